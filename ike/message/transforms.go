@@ -299,3 +299,42 @@ func (a AuthMethod) String() string {
 	}
 	return fmt.Sprintf("AUTH_METHOD_%d", uint8(a))
 }
+
+// Transform is one transform substructure (RFC 7296 3.3.2). KeyBits is the
+// Key Length attribute (RFC 7296 3.3.5), 0 when absent.
+type Transform struct {
+	Type    TransformType
+	ID      uint16
+	KeyBits int
+}
+
+func (t Transform) String() string {
+	var name string
+	switch t.Type {
+	case TransformENCR:
+		name = EncrID(t.ID).String()
+	case TransformPRF:
+		name = PRFID(t.ID).String()
+	case TransformINTEG:
+		name = IntegID(t.ID).String()
+	case TransformKE:
+		name = DHGroup(t.ID).String()
+	case TransformESN:
+		name = ESNID(t.ID).String()
+	default:
+		name = fmt.Sprintf("%v_%d", t.Type, t.ID)
+	}
+	if t.KeyBits != 0 {
+		return fmt.Sprintf("%s_%d", name, t.KeyBits)
+	}
+	return name
+}
+
+// Proposal is one proposal substructure of an SA payload (RFC 7296 3.3.1).
+// Transforms keep wire order.
+type Proposal struct {
+	Number     uint8
+	Protocol   ProtocolID
+	SPI        []byte
+	Transforms []Transform
+}
