@@ -1,0 +1,296 @@
+package suite
+
+import (
+	"crypto/ecdh"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+
+	"github.com/cygnet-ipsec/cygnet/ike/message"
+)
+
+// KeyExchange is one side's ephemeral key exchange for a KE payload
+// (RFC 7296 3.4). Public is the Key Exchange Data to send; SharedSecret
+// validates the peer's Key Exchange Data and returns g^ir in the encoding
+// RFC 7296 2.14 and the group's RFC prescribe. A KeyExchange is meant for a
+// single exchange.
+type KeyExchange interface {
+	Group() message.DHGroup
+	Public() []byte
+	SharedSecret(peer []byte) ([]byte, error)
+}
+
+// ErrInvalidPeerKey is wrapped by SharedSecret errors about the peer's
+// value; the exchange layer answers them with INVALID_SYNTAX (RFC 7296 3.4).
+var ErrInvalidPeerKey = errors.New("suite: invalid peer key exchange data")
+
+// NewKeyExchange generates an ephemeral key pair for group g.
+//
+// rand is used for the MODP groups. For the elliptic-curve groups
+// crypto/ecdh.GenerateKey takes rand but, since Go 1.26, ignores it unless
+// GODEBUG=cryptocustomrand=1 is set, always drawing from the system's
+// secure source: nothing in cygnet relies on deterministic EC keys (tests
+// use KeyExchangeFromPrivate for known answers; testing/cryptotest's
+// SetGlobalRandom is the supported way to make the whole process
+// deterministic).
+func NewKeyExchange(g message.DHGroup, rand io.Reader) (KeyExchange, error) {
+	if rand == nil {
+		return nil, errors.New("suite: nil random source")
+	}
+	if m := modpGroup(g); m != nil {
+		x, err := m.randomExponent(rand)
+		if err != nil {
+			return nil, err
+		}
+		return m.newKE(x), nil
+	}
+	if c := ecdhCurve(g); c != nil {
+		k, err := c.GenerateKey(rand)
+		if err != nil {
+			return nil, fmt.Errorf("suite: generating %v key: %w", g, err)
+		}
+		return &ecKE{group: g, priv: k}, nil
+	}
+	return nil, fmt.Errorf("suite: unsupported key exchange method %v", g)
+}
+
+// KeyExchangeFromPrivate rebuilds a KeyExchange from a private value: a
+// big-endian exponent for MODP groups, the scalar in crypto/ecdh's encoding
+// for ECP groups and X25519. It exists for known-answer tests and for
+// replaying recorded exchanges; a private value must never be reused in
+// production.
+func KeyExchangeFromPrivate(g message.DHGroup, priv []byte) (KeyExchange, error) {
+	if m := modpGroup(g); m != nil {
+		x := new(big.Int).SetBytes(priv)
+		if x.Sign() <= 0 || x.Cmp(m.pm1) >= 0 {
+			return nil, fmt.Errorf("suite: %v private exponent out of range", g)
+		}
+		return m.newKE(x), nil
+	}
+	if c := ecdhCurve(g); c != nil {
+		k, err := c.NewPrivateKey(priv)
+		if err != nil {
+			return nil, fmt.Errorf("suite: %v private key: %w", g, err)
+		}
+		return &ecKE{group: g, priv: k}, nil
+	}
+	return nil, fmt.Errorf("suite: unsupported key exchange method %v", g)
+}
+
+// PublicLen returns the length of group g's Key Exchange Data, and 0 for
+// groups cygnet does not implement.
+func PublicLen(g message.DHGroup) int {
+	if m := modpGroup(g); m != nil {
+		return m.size
+	}
+	switch g {
+	case message.DHECP256:
+		return 64
+	case message.DHECP384:
+		return 96
+	case message.DHECP521:
+		return 132
+	case message.DHCurve25519:
+		return 32
+	}
+	return 0
+}
+
+// --- MODP groups (RFC 3526) ---
+
+// modp is a MODP group with generator 2 whose prime is a safe prime
+// (p = 2q + 1, q prime), RFC 3526 2-5.
+type modp struct {
+	group message.DHGroup
+	p     *big.Int
+	pm1   *big.Int // p - 1
+	size  int      // bytes of the modulus, the length of KE data and g^ir
+	// expBits is the private exponent length. RFC 3526 8 estimates the
+	// exponent needed for each group at 2x the group's strength: at most 320,
+	// 420 and 480 bits for 2048, 3072 and 4096-bit groups. 512 bits covers all
+	// three with margin and keeps the exponentiation far cheaper than a
+	// full-length exponent.
+	expBits int
+}
+
+var (
+	modp2048 = newMODP(message.DHMODP2048,
+		"FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74"+
+			"020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437"+
+			"4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED"+
+			"EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3DC2007CB8A163BF05"+
+			"98DA48361C55D39A69163FA8FD24CF5F83655D23DCA3AD961C62F356208552BB"+
+			"9ED529077096966D670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B"+
+			"E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF695581718"+
+			"3995497CEA956AE515D2261898FA051015728E5A8AACAA68FFFFFFFFFFFFFFFF")
+	modp3072 = newMODP(message.DHMODP3072,
+		"FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74"+
+			"020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437"+
+			"4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED"+
+			"EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3DC2007CB8A163BF05"+
+			"98DA48361C55D39A69163FA8FD24CF5F83655D23DCA3AD961C62F356208552BB"+
+			"9ED529077096966D670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B"+
+			"E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF695581718"+
+			"3995497CEA956AE515D2261898FA051015728E5A8AAAC42DAD33170D04507A33"+
+			"A85521ABDF1CBA64ECFB850458DBEF0A8AEA71575D060C7DB3970F85A6E1E4C7"+
+			"ABF5AE8CDB0933D71E8C94E04A25619DCEE3D2261AD2EE6BF12FFA06D98A0864"+
+			"D87602733EC86A64521F2B18177B200CBBE117577A615D6C770988C0BAD946E2"+
+			"08E24FA074E5AB3143DB5BFCE0FD108E4B82D120A93AD2CAFFFFFFFFFFFFFFFF")
+	modp4096 = newMODP(message.DHMODP4096,
+		"FFFFFFFFFFFFFFFFC90FDAA22168C234C4C6628B80DC1CD129024E088A67CC74"+
+			"020BBEA63B139B22514A08798E3404DDEF9519B3CD3A431B302B0A6DF25F1437"+
+			"4FE1356D6D51C245E485B576625E7EC6F44C42E9A637ED6B0BFF5CB6F406B7ED"+
+			"EE386BFB5A899FA5AE9F24117C4B1FE649286651ECE45B3DC2007CB8A163BF05"+
+			"98DA48361C55D39A69163FA8FD24CF5F83655D23DCA3AD961C62F356208552BB"+
+			"9ED529077096966D670C354E4ABC9804F1746C08CA18217C32905E462E36CE3B"+
+			"E39E772C180E86039B2783A2EC07A28FB5C55DF06F4C52C9DE2BCBF695581718"+
+			"3995497CEA956AE515D2261898FA051015728E5A8AAAC42DAD33170D04507A33"+
+			"A85521ABDF1CBA64ECFB850458DBEF0A8AEA71575D060C7DB3970F85A6E1E4C7"+
+			"ABF5AE8CDB0933D71E8C94E04A25619DCEE3D2261AD2EE6BF12FFA06D98A0864"+
+			"D87602733EC86A64521F2B18177B200CBBE117577A615D6C770988C0BAD946E2"+
+			"08E24FA074E5AB3143DB5BFCE0FD108E4B82D120A92108011A723C12A787E6D7"+
+			"88719A10BDBA5B2699C327186AF4E23C1A946834B6150BDA2583E9CA2AD44CE8"+
+			"DBBBC2DB04DE8EF92E8EFC141FBECAA6287C59474E6BC05D99B2964FA090C3A2"+
+			"233BA186515BE7ED1F612970CEE2D7AFB81BDD762170481CD0069127D5B05AA9"+
+			"93B4EA988D8FDDC186FFB7DC90A6C08F4DF435C934063199FFFFFFFFFFFFFFFF")
+)
+
+func newMODP(g message.DHGroup, hexPrime string) *modp {
+	p, ok := new(big.Int).SetString(hexPrime, 16)
+	if !ok {
+		panic("suite: bad built-in prime for " + g.String())
+	}
+	return &modp{
+		group:   g,
+		p:       p,
+		pm1:     new(big.Int).Sub(p, big.NewInt(1)),
+		size:    (p.BitLen() + 7) / 8,
+		expBits: 512,
+	}
+}
+
+func modpGroup(g message.DHGroup) *modp {
+	switch g {
+	case message.DHMODP2048:
+		return modp2048
+	case message.DHMODP3072:
+		return modp3072
+	case message.DHMODP4096:
+		return modp4096
+	}
+	return nil
+}
+
+func (m *modp) randomExponent(rand io.Reader) (*big.Int, error) {
+	buf := make([]byte, m.expBits/8)
+	if _, err := io.ReadFull(rand, buf); err != nil {
+		return nil, fmt.Errorf("suite: reading random exponent: %w", err)
+	}
+	// Force the top bit so the exponent has its full length; x < p-1 holds
+	// since expBits is far below the modulus length.
+	buf[0] |= 0x80
+	return new(big.Int).SetBytes(buf), nil
+}
+
+func (m *modp) newKE(x *big.Int) *modpKE {
+	y := new(big.Int).Exp(big.NewInt(2), x, m.p)
+	return &modpKE{m: m, x: x, pub: y.FillBytes(make([]byte, m.size))}
+}
+
+// modpKE is a MODP exchange. math/big is not constant time; the exponent
+// is ephemeral and used for one exponentiation of a public base and one of
+// the peer's value, which limits what timing can reveal. Prefer the
+// elliptic-curve groups.
+type modpKE struct {
+	m   *modp
+	x   *big.Int
+	pub []byte
+}
+
+func (k *modpKE) Group() message.DHGroup { return k.m.group }
+func (k *modpKE) Public() []byte         { return append([]byte(nil), k.pub...) }
+
+func (k *modpKE) SharedSecret(peer []byte) ([]byte, error) {
+	// RFC 7296 3.4: the value is padded with zeros to the modulus length.
+	if len(peer) != k.m.size {
+		return nil, fmt.Errorf("%w: %v value is %d bytes, want %d", ErrInvalidPeerKey, k.m.group, len(peer), k.m.size)
+	}
+	y := new(big.Int).SetBytes(peer)
+	// RFC 6989 2.1: check 1 < y < p-1. These groups' primes are safe primes
+	// (RFC 3526: p = 2q+1 with q prime), so y in that range generates a
+	// subgroup of order q or 2q and the full-order check of RFC 6989 2.2 is
+	// not needed (RFC 6989 2.2, last paragraph, names groups 14-18).
+	if y.Cmp(big.NewInt(1)) <= 0 || y.Cmp(k.m.pm1) >= 0 {
+		return nil, fmt.Errorf("%w: %v value out of range (RFC 6989 2.1)", ErrInvalidPeerKey, k.m.group)
+	}
+	z := new(big.Int).Exp(y, k.x, k.m.p)
+	// RFC 7296 2.14: g^ir padded with zeros to the modulus length.
+	return z.FillBytes(make([]byte, k.m.size)), nil
+}
+
+// --- Elliptic curves: ECP (RFC 5903) and Curve25519 (RFC 8031) ---
+
+func ecdhCurve(g message.DHGroup) ecdh.Curve {
+	switch g {
+	case message.DHECP256:
+		return ecdh.P256()
+	case message.DHECP384:
+		return ecdh.P384()
+	case message.DHECP521:
+		return ecdh.P521()
+	case message.DHCurve25519:
+		return ecdh.X25519()
+	}
+	return nil
+}
+
+type ecKE struct {
+	group message.DHGroup
+	priv  *ecdh.PrivateKey
+}
+
+func (k *ecKE) Group() message.DHGroup { return k.group }
+
+func (k *ecKE) Public() []byte {
+	b := k.priv.PublicKey().Bytes()
+	if k.group == message.DHCurve25519 {
+		return b
+	}
+	// RFC 5903 7: the KE data is x | y without SEC 1's 0x04 prefix.
+	return b[1:]
+}
+
+func (k *ecKE) SharedSecret(peer []byte) ([]byte, error) {
+	want := PublicLen(k.group)
+	if len(peer) != want {
+		return nil, fmt.Errorf("%w: %v value is %d bytes, want %d", ErrInvalidPeerKey, k.group, len(peer), want)
+	}
+	enc := peer
+	if k.group != message.DHCurve25519 {
+		enc = make([]byte, 1+len(peer))
+		enc[0] = 4 // SEC 1 2.3.3 uncompressed point
+		copy(enc[1:], peer)
+	}
+	// NewPublicKey checks the point is on the curve and not the point at
+	// infinity (RFC 5903 7 and RFC 6989 2.3 require that check).
+	pub, err := k.priv.Curve().NewPublicKey(enc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v: %v", ErrInvalidPeerKey, k.group, err)
+	}
+	// For the ECP groups ECDH returns the x coordinate only, fixed length,
+	// which is g^ir per RFC 5903 7. For X25519 it returns the 32-byte
+	// u-coordinate and fails on an all-zero result.
+	z, err := k.priv.ECDH(pub)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v: %v", ErrInvalidPeerKey, k.group, err)
+	}
+	// RFC 8031 2.3: an all-zero X25519 result (a low-order peer point) MUST
+	// be rejected. crypto/ecdh already does; check again so that this rule
+	// does not depend on a library detail.
+	if k.group == message.DHCurve25519 && subtle.ConstantTimeCompare(z, make([]byte, len(z))) == 1 {
+		return nil, fmt.Errorf("%w: %v: all-zero shared secret (RFC 8031 2.3)", ErrInvalidPeerKey, k.group)
+	}
+	return z, nil
+}
