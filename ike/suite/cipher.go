@@ -26,6 +26,9 @@ import (
 // payload's header, exactly as it goes on the wire: its length fields must
 // already count the sealed body, so call SealedLen first.
 //
+// SealedLen and Seal are the message.Sealer interface of the codec
+// (message.Message.EncodeEncrypted), so an SKCipher can be passed to it.
+//
 // For AES-GCM aad is the AEAD's associated data (RFC 5282 5.1); for AES-CBC
 // the ICV is the truncated HMAC over aad | IV | ciphertext (RFC 7296 3.14).
 // Either way the caller's view is the same.
@@ -34,8 +37,9 @@ import (
 type SKCipher interface {
 	// SealedLen returns the body length for n octets of inner payloads.
 	SealedLen(n int) int
-	// Seal appends IV | ciphertext | ICV for plaintext to dst.
-	Seal(dst, aad, plaintext []byte) ([]byte, error)
+	// Seal appends IV | ciphertext | ICV for plaintext to aad and returns
+	// the extended slice: the whole message when aad is its prefix.
+	Seal(aad, plaintext []byte) ([]byte, error)
 	// Open checks and decrypts a body and appends the inner payloads, with
 	// padding removed, to dst. An integrity failure returns an error
 	// wrapping ErrAuthFailed and nothing else about the input.
@@ -164,7 +168,7 @@ const (
 
 func (c *gcmCipher) SealedLen(n int) int { return gcmIVLen + n + 1 + gcmICVLen }
 
-func (c *gcmCipher) Seal(dst, aad, plaintext []byte) ([]byte, error) {
+func (c *gcmCipher) Seal(aad, plaintext []byte) ([]byte, error) {
 	ctr := c.next.Add(1)
 	if ctr == 0 {
 		c.next.Store(^uint64(0)) // stay exhausted
@@ -176,11 +180,14 @@ func (c *gcmCipher) Seal(dst, aad, plaintext []byte) ([]byte, error) {
 
 	// RFC 5282 3: the plaintext carries no padding (GCM needs no block
 	// alignment) but still ends with the Pad Length octet, here 0.
-	pt := make([]byte, len(plaintext)+1)
+	// Encrypted in place in its own buffer: crypto/cipher forbids the
+	// output from overlapping the associated data it is appended to.
+	pt := make([]byte, len(plaintext)+1, len(plaintext)+1+gcmICVLen)
 	copy(pt, plaintext)
+	ct := c.aead.Seal(pt[:0], nonce[:], pt, aad)
 
-	dst = append(dst, nonce[gcmSaltLen:]...)
-	return c.aead.Seal(dst, nonce[:], pt, aad), nil
+	out := append(aad, nonce[gcmSaltLen:]...)
+	return append(out, ct...), nil
 }
 
 func (c *gcmCipher) Open(dst, aad, body []byte) ([]byte, error) {
@@ -217,7 +224,7 @@ func (c *cbcCipher) SealedLen(n int) int {
 	return bs + (n+1+bs-1)/bs*bs + c.icvLen
 }
 
-func (c *cbcCipher) Seal(dst, aad, plaintext []byte) ([]byte, error) {
+func (c *cbcCipher) Seal(aad, plaintext []byte) ([]byte, error) {
 	bs := aes.BlockSize
 	// RFC 7296 3.14: the IV MUST be chosen at random and unpredictable.
 	iv := make([]byte, bs)
@@ -231,16 +238,14 @@ func (c *cbcCipher) Seal(dst, aad, plaintext []byte) ([]byte, error) {
 	copy(pt, plaintext)
 	pt[ptLen-1] = byte(ptLen - len(plaintext) - 1)
 
-	start := len(dst)
-	dst = append(dst, iv...)
-	ctStart := len(dst)
-	dst = append(dst, pt...)
-	cipher.NewCBCEncrypter(c.block, iv).CryptBlocks(dst[ctStart:], dst[ctStart:])
+	cipher.NewCBCEncrypter(c.block, iv).CryptBlocks(pt, pt)
+	out := append(append(aad, iv...), pt...)
 
+	// RFC 7296 3.14: the ICV covers the message from the IKE header through
+	// the ciphertext, that is everything in out.
 	mac := hmac.New(c.newHash, c.key)
-	mac.Write(aad)
-	mac.Write(dst[start:])
-	return append(dst, mac.Sum(nil)[:c.icvLen]...), nil
+	mac.Write(out)
+	return append(out, mac.Sum(nil)[:c.icvLen]...), nil
 }
 
 func (c *cbcCipher) Open(dst, aad, body []byte) ([]byte, error) {

@@ -57,6 +57,21 @@ func newTestCipher(t testing.TB, c cipherCase) SKCipher {
 	return sk
 }
 
+// The codec takes an SKCipher as its Sealer.
+var _ message.Sealer = SKCipher(nil)
+
+// sealBody seals with a copy of aad as prefix and returns only the body.
+func sealBody(sk SKCipher, aad, pt []byte) ([]byte, error) {
+	out, err := sk.Seal(append([]byte(nil), aad...), pt)
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(out[:len(aad)], aad) {
+		return nil, errors.New("Seal changed the associated data")
+	}
+	return out[len(aad):], nil
+}
+
 func TestSKKeyLengths(t *testing.T) {
 	for _, c := range cipherCases {
 		s := Suite{Protocol: message.ProtoIKE, Encr: c.encr, EncrKeyBits: c.bits, Integ: c.integ, PRF: message.PRFHMACSHA2256, KE: message.DHECP256}
@@ -78,7 +93,7 @@ func TestSKRoundTrip(t *testing.T) {
 			sk := newTestCipher(t, c)
 			for n := 0; n <= 70; n++ {
 				pt := bytes.Repeat([]byte{byte(n)}, n)
-				body, err := sk.Seal(nil, aad, pt)
+				body, err := sealBody(sk, aad, pt)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -108,7 +123,7 @@ func TestSKTamper(t *testing.T) {
 	aad := []byte("IKE header......................")
 	for _, c := range cipherCases {
 		sk := newTestCipher(t, c)
-		body, err := sk.Seal(nil, aad, []byte("inner payloads"))
+		body, err := sealBody(sk, aad, []byte("inner payloads"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -143,7 +158,7 @@ func TestSKWrongKey(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		body, _ := sk.Seal(nil, nil, []byte("hello"))
+		body, _ := sealBody(sk, nil, []byte("hello"))
 		if _, err := other.Open(nil, nil, body); !errors.Is(err, ErrAuthFailed) {
 			t.Errorf("%s: err = %v", c.name, err)
 		}
@@ -161,7 +176,7 @@ func TestGCMLayout(t *testing.T) {
 	aead, _ := cipher.NewGCM(block)
 	aad := []byte("hdr")
 	for want := uint64(1); want <= 3; want++ {
-		body, err := sk.Seal(nil, aad, []byte("abc"))
+		body, err := sealBody(sk, aad, []byte("abc"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -191,7 +206,7 @@ func TestCBCLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	aad := []byte("header")
-	body, err := sk.Seal(nil, aad, []byte("0123456789"))
+	body, err := sealBody(sk, aad, []byte("0123456789"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,7 +226,7 @@ func TestCBCLayout(t *testing.T) {
 		t.Fatalf("padded plaintext %x", pt)
 	}
 	// A failing reader fails Seal.
-	if _, err := sk.Seal(nil, aad, nil); err == nil {
+	if _, err := sk.Seal(aad, nil); err == nil {
 		t.Fatal("Seal succeeded with an exhausted random source")
 	}
 }
@@ -267,7 +282,7 @@ func FuzzSKOpen(f *testing.F) {
 	ciphers := make([]SKCipher, len(cipherCases))
 	for i, c := range cipherCases {
 		ciphers[i] = newTestCipher(f, c)
-		body, _ := ciphers[i].Seal(nil, []byte("aad"), []byte("seed"))
+		body, _ := sealBody(ciphers[i], []byte("aad"), []byte("seed"))
 		f.Add(uint8(i), []byte("aad"), body)
 	}
 	f.Add(uint8(0), []byte{}, []byte{})
@@ -286,13 +301,13 @@ func BenchmarkSK(b *testing.B) {
 	aad := make([]byte, 32)
 	for _, c := range cipherCases {
 		sk := newTestCipher(b, c)
-		body, _ := sk.Seal(nil, aad, pt)
+		body, _ := sealBody(sk, aad, pt)
 		buf := make([]byte, 0, len(body)+64)
 		b.Run(c.name+"/seal", func(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(pt)))
 			for b.Loop() {
-				if _, err := sk.Seal(buf[:0], aad, pt); err != nil {
+				if _, err := sk.Seal(append(buf[:0], aad...), pt); err != nil {
 					b.Fatal(err)
 				}
 			}
