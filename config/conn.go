@@ -1,0 +1,704 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/ike"
+)
+
+// Defaults of strongSwan 5.9's starter (ipsec.conf(5)).
+const (
+	DefaultIKELifetime = 3 * time.Hour
+	DefaultLifetime    = time.Hour
+	DefaultMarginTime  = 9 * time.Minute
+	DefaultRekeyFuzz   = 100 // percent of the margin
+	DefaultKeyingTries = 3
+	DefaultDPDDelay    = 30 * time.Second
+	DefaultDPDTimeout  = 150 * time.Second
+	DefaultIKEPort     = 500
+)
+
+// IPsecConf is ipsec.conf interpreted: typed values with strongSwan's
+// defaults, also= and %default applied.
+type IPsecConf struct {
+	Setup Setup
+	// Conns are the conn sections other than %default, in file order.
+	Conns []*Conn
+	CAs   []*CA
+	// Raw is the file as written; nil for a configuration built in code.
+	Raw *RawFile
+}
+
+// Conn returns the conn named name, or nil.
+func (c *IPsecConf) Conn(name string) *Conn {
+	for _, x := range c.Conns {
+		if x.Name == name {
+			return x
+		}
+	}
+	return nil
+}
+
+// Setup is the "config setup" section.
+type Setup struct {
+	UniqueIDs       string // no, yes, replace, keep, never
+	CharonDebug     string
+	CacheCRLs       bool
+	StrictCRLPolicy string // no, yes, ifuri
+	Settings        []Setting
+}
+
+// UniqueIDPolicy maps uniqueids= onto the engine's type.
+func (s *Setup) UniqueIDPolicy() ike.UniqueIDPolicy {
+	switch s.UniqueIDs {
+	case "no":
+		return ike.UniqueIDsNo
+	case "never":
+		return ike.UniqueIDsNever
+	case "replace":
+		return ike.UniqueIDsReplace
+	case "keep":
+		return ike.UniqueIDsKeep
+	}
+	return ike.UniqueIDsYes
+}
+
+// CA is a "ca" section.
+type CA struct {
+	Name        string
+	Pos         Pos
+	Auto        string // ignore, add (route and start act as add)
+	CACert      string // file, relative to ipsec.d/cacerts
+	CRLURI      string
+	CRLURI2     string
+	OCSPURI     string
+	OCSPURI2    string
+	CertURIBase string
+	Settings    []Setting
+	// Valid is false when the section had errors; strongSwan ignores such
+	// a section.
+	Valid bool
+
+	pos map[string]Pos
+}
+
+// End is one side of a connection (the left* or right* keywords). String
+// fields hold the value as written.
+type End struct {
+	Host       string // left=: IP address, DNS name, %any, %defaultroute
+	IKEPort    uint16
+	Subnets    []netip.Prefix
+	ProtoPort  ike.TrafficSelector
+	SourceIP   string
+	DNS        string
+	Firewall   bool
+	HostAccess bool
+	AllowAny   bool
+	Updown     string
+	Auth       string
+	Auth2      string
+	ID         string
+	ID2        string
+	SigKey     string
+	Cert       string
+	Cert2      string
+	CertPolicy string
+	SendCert   string // always, ifasked, never
+	CA         string
+	CA2        string
+	Groups     string
+	Groups2    string
+}
+
+// Conn is one conn section with inheritance applied. String fields of
+// enumerations hold strongSwan's keyword (Type "tunnel", Auto "add"); the
+// methods map them onto the engine's types.
+type Conn struct {
+	Name string
+	Pos  Pos // the conn header
+	// Settings are the effective settings in the order they were applied,
+	// each with the file:line where it was written.
+	Settings []Setting
+
+	KeyExchange   string // ike, ikev1, ikev2
+	Type          string // tunnel, transport, transport_proxy, beet, pass, drop
+	Auto          string // ignore, add, route, start
+	AuthBy        string // "" when not set
+	Left, Right   End
+	IKE, ESP      []ike.Proposal // as configured, without defaults
+	IKEStrict     bool
+	ESPStrict     bool
+	AH            string
+	IKELifetime   time.Duration
+	Lifetime      time.Duration
+	MarginTime    time.Duration
+	RekeyFuzz     int
+	LifeBytes     uint64
+	MarginBytes   uint64
+	LifePackets   uint64
+	MarginPackets uint64
+	KeyingTries   int // 0 = %forever
+	Rekey         bool
+	Reauth        bool
+	MOBIKE        bool
+	ForceEncaps   bool
+	Fragmentation string // no, accept, yes, force
+	InstallPolicy bool
+	Compress      bool
+	Aggressive    bool
+	DPDDelay      time.Duration
+	DPDTimeout    time.Duration
+	DPDAction     string // none, clear, hold, restart
+	CloseAction   string
+	Inactivity    time.Duration
+	IKEDSCP       uint8
+	SHA256_96     bool
+	EAPIdentity   string
+	AAAIdentity   string
+	XAuth         string
+	XAuthIdentity string
+	ModeConfig    string
+	Mediation     bool
+	MediatedBy    string
+	MEPeerID      string
+	ReqID         uint32
+	ReplayWindow  int64 // -1: strongswan.conf charon.replay_window (32)
+	MarkIn        Mark
+	MarkOut       Mark
+	TFC           int // -1 = %mtu
+
+	// Valid is false when the conn had an error; strongSwan does not load
+	// such a conn and neither does cygnet.
+	Valid bool
+
+	pos map[string]Pos
+}
+
+// NewConn returns a conn with strongSwan 5.9's defaults.
+func NewConn(name string) *Conn {
+	end := End{IKEPort: DefaultIKEPort, SendCert: "ifasked"}
+	return &Conn{
+		Name:          name,
+		KeyExchange:   "ike",
+		Type:          "tunnel",
+		Auto:          "ignore",
+		Left:          end,
+		Right:         end,
+		IKELifetime:   DefaultIKELifetime,
+		Lifetime:      DefaultLifetime,
+		MarginTime:    DefaultMarginTime,
+		RekeyFuzz:     DefaultRekeyFuzz,
+		KeyingTries:   DefaultKeyingTries,
+		Rekey:         true,
+		Reauth:        true,
+		MOBIKE:        true,
+		Fragmentation: "yes",
+		InstallPolicy: true,
+		DPDDelay:      DefaultDPDDelay,
+		DPDTimeout:    DefaultDPDTimeout,
+		DPDAction:     "none",
+		CloseAction:   "none",
+		ReplayWindow:  -1,
+		Valid:         true,
+	}
+}
+
+// PosOf returns where a keyword (canonical name, e.g. "lifetime",
+// "leftcert") was set, or the conn header when it was not.
+func (c *Conn) PosOf(key string) Pos {
+	if p, ok := c.pos[key]; ok {
+		return p
+	}
+	return c.Pos
+}
+
+// IsSet reports whether a keyword (canonical name) was set in the file.
+func (c *Conn) IsSet(key string) bool {
+	_, ok := c.pos[key]
+	return ok
+}
+
+// Mode maps type= onto the engine's modes.
+func (c *Conn) Mode() ike.Mode {
+	switch c.Type {
+	case "transport", "transport_proxy":
+		return ike.ModeTransport
+	case "pass":
+		return ike.ModePass
+	case "drop":
+		return ike.ModeDrop
+	}
+	return ike.ModeTunnel
+}
+
+// AutoAction maps auto= onto the engine's type.
+func (c *Conn) AutoAction() ike.AutoAction {
+	switch c.Auto {
+	case "add":
+		return ike.AutoAdd
+	case "route":
+		return ike.AutoRoute
+	case "start":
+		return ike.AutoStart
+	}
+	return ike.AutoIgnore
+}
+
+func peerAction(s string) ike.PeerAction {
+	switch s {
+	case "clear":
+		return ike.ActionClear
+	case "hold":
+		return ike.ActionHold
+	case "restart":
+		return ike.ActionRestart
+	}
+	return ike.ActionNone
+}
+
+func fragmentation(s string) ike.Fragmentation {
+	switch s {
+	case "no":
+		return ike.FragmentationNo
+	case "accept":
+		return ike.FragmentationAccept
+	case "force":
+		return ike.FragmentationForce
+	}
+	return ike.FragmentationYes
+}
+
+// EndAuth returns the authentication method of each end as strongSwan
+// derives it: leftauth/rightauth when either is set (an unset one is
+// pubkey), otherwise authby= for both, otherwise pubkey.
+func (c *Conn) EndAuth() (left, right string) {
+	if c.Left.Auth == "" && c.Right.Auth == "" && c.AuthBy != "" {
+		switch c.AuthBy {
+		case "psk", "secret":
+			return "psk", "psk"
+		case "xauthpsk":
+			return "xauthpsk", "xauthpsk"
+		case "xauthrsasig":
+			return "xauthrsasig", "xauthrsasig"
+		case "never":
+			return "never", "never"
+		}
+		return c.AuthBy, c.AuthBy
+	}
+	left, right = c.Left.Auth, c.Right.Auth
+	if left == "" {
+		left = "pubkey"
+	}
+	if right == "" {
+		right = "pubkey"
+	}
+	return left, right
+}
+
+// authClass maps an authentication method onto the engine's classes; ok is
+// false for methods cygnet does not implement.
+func authClass(a string) (cls ike.AuthClass, constraint bool, ok bool) {
+	switch {
+	case a == "psk" || a == "secret":
+		return ike.AuthPSK, false, true
+	case a == "never":
+		return ike.AuthNever, false, true
+	case a == "pubkey":
+		return ike.AuthPubkey, false, true
+	case strings.HasPrefix(a, "pubkey") || strings.HasPrefix(a, "rsa") ||
+		strings.HasPrefix(a, "ecdsa") || strings.HasPrefix(a, "ike:"):
+		return ike.AuthPubkey, true, true
+	}
+	return 0, false, false
+}
+
+// AuthClasses returns the engine's authentication class of each end.
+func (c *Conn) AuthClasses() (left, right ike.AuthClass) {
+	l, r := c.EndAuth()
+	left, _, _ = authClass(l)
+	right, _, _ = authClass(r)
+	return left, right
+}
+
+// Interpret applies ipsec.conf's keywords to a RawFile.
+func Interpret(raw *RawFile) (*IPsecConf, Diagnostics) {
+	var d diags
+	cfg := interpret(raw, &d)
+	return cfg, dedupe(d.list)
+}
+
+func interpret(raw *RawFile, d *diags) *IPsecConf {
+	cfg := &IPsecConf{Raw: raw, Setup: Setup{UniqueIDs: "yes", StrictCRLPolicy: "no"}}
+	t := &target{setup: &cfg.Setup}
+	for _, st := range raw.Setup.Effective() {
+		applySetting(d, t, SectionSetup, "", st, nil)
+	}
+	cfg.Setup.Settings = raw.Setup.Effective()
+	validateSetup(d, &cfg.Setup, raw.Setup)
+
+	for _, s := range raw.CAs {
+		if s.Name == "%default" {
+			continue
+		}
+		ca := &CA{Name: s.Name, Pos: s.Pos, Auto: "ignore", Valid: true, pos: map[string]Pos{}}
+		before := len(d.list)
+		t := &target{ca: ca}
+		for _, st := range s.Effective() {
+			applySetting(d, t, SectionCA, s.Name, st, ca.pos)
+		}
+		ca.Settings = s.Effective()
+		validateCA(d, ca, &cfg.Setup)
+		ca.Valid = !Diagnostics(d.list[before:]).HasErrors()
+		cfg.CAs = append(cfg.CAs, ca)
+	}
+
+	for _, s := range raw.Conns {
+		c := NewConn(s.Name)
+		c.Pos = s.Pos
+		c.pos = map[string]Pos{}
+		before := len(d.list)
+		t := &target{conn: c}
+		for _, st := range s.Effective() {
+			applySetting(d, t, SectionConn, s.Name, st, c.pos)
+		}
+		c.Settings = s.Effective()
+		for _, a := range s.Also {
+			if findSection(raw.Conns, a.Value) == nil {
+				c.Valid = false
+			}
+		}
+		if s.Name == "%default" {
+			continue // checked where it is inherited
+		}
+		validateConn(d, c)
+		if Diagnostics(d.list[before:]).HasErrors() {
+			c.Valid = false
+		}
+		cfg.Conns = append(cfg.Conns, c)
+	}
+	// Also= errors were reported while parsing; mark their conns.
+	for _, c := range cfg.Conns {
+		if s := raw.Conn(c.Name); s != nil {
+			for _, a := range s.Also {
+				if findSection(raw.Conns, a.Value) == nil {
+					c.Valid = false
+				}
+			}
+		}
+	}
+	return cfg
+}
+
+// applySetting interprets one setting. pos records where each canonical
+// keyword was set.
+func applySetting(d *diags, t *target, kind SectionKind, conn string, st Setting, pos map[string]Pos) {
+	k, side, ok := lookupKeyword(st.Key, kind)
+	if !ok {
+		if other, elsewhere := knownElsewhere(st.Key, kind); elsewhere {
+			d.add(Error, st.Pos, conn, st.Key, "keyword belongs in a %v section, not in %v", other, kind)
+		} else {
+			d.add(Error, st.Pos, conn, st.Key, "unknown keyword")
+		}
+		return
+	}
+	if k.deprecated != "" {
+		d.add(Warning, st.Pos, conn, st.Key, "deprecated keyword ignored (%s)", k.deprecated)
+		return
+	}
+	canon := k.canonical(side)
+	if pos != nil {
+		if prev, dup := pos[canon]; dup {
+			d.add(Warning, st.Pos, conn, st.Key, "%s is also set at %s under another name; strongSwan applies this one (%s), as does cygnet",
+				canon, prev, st.Value)
+		}
+		pos[canon] = st.Pos
+	}
+	t.end = nil
+	switch side {
+	case "left":
+		t.end = &t.conn.Left
+	case "right":
+		t.end = &t.conn.Right
+	}
+	t.notes = t.notes[:0]
+	if err := k.set(t, st.Value); err != nil {
+		d.add(Error, st.Pos, conn, st.Key, "%s", strings.TrimPrefix(err.Error(), "config: "))
+	}
+	for _, n := range t.notes {
+		d.add(n.sev, st.Pos, conn, st.Key, "%s", n.msg)
+	}
+}
+
+func validateSetup(d *diags, s *Setup, raw *Section) {
+	at := func(key string) Pos {
+		if st, ok := raw.lookup(key); ok {
+			return st.Pos
+		}
+		return raw.Pos
+	}
+	if s.CharonDebug != "" {
+		d.add(Info, at("charondebug"), "", "charondebug", "not applicable: cygnet's log levels come from strongswan.conf charon.filelog / charon.syslog")
+	}
+	if s.CacheCRLs {
+		d.add(Warning, at("cachecrls"), "", "cachecrls", "not implemented: cygnet does not fetch, so does not cache, CRLs")
+	}
+	if s.StrictCRLPolicy != "no" {
+		d.add(Error, at("strictcrlpolicy"), "", "strictcrlpolicy",
+			"strictcrlpolicy=%s is not supported: cygnet does not fetch CRLs and cannot require a fresh one", s.StrictCRLPolicy)
+	}
+}
+
+func validateCA(d *diags, ca *CA, setup *Setup) {
+	at := func(k string) Pos {
+		if p, ok := ca.pos[k]; ok {
+			return p
+		}
+		return ca.Pos
+	}
+	if ca.CACert == "" {
+		d.add(Error, ca.Pos, ca.Name, "cacert", "ca section without cacert=")
+	}
+	for _, k := range []string{"crluri", "crluri2", "ocspuri", "ocspuri2"} {
+		if _, ok := ca.pos[k]; ok {
+			d.add(Warning, at(k), ca.Name, k, "not implemented: cygnet does not fetch CRLs or ask OCSP responders; revocation is checked against ipsec.d/crls only")
+		}
+	}
+	if ca.CertURIBase != "" {
+		d.add(Warning, at("certuribase"), ca.Name, "certuribase", "not implemented: hash-and-URL certificates are not fetched")
+	}
+}
+
+func validateConn(d *diags, c *Conn) {
+	errf := func(key, format string, args ...any) {
+		d.add(Error, c.PosOf(key), c.Name, key, format, args...)
+	}
+	warnf := func(key, format string, args ...any) {
+		d.add(Warning, c.PosOf(key), c.Name, key, format, args...)
+	}
+
+	if c.KeyExchange == "ikev1" {
+		errf("keyexchange", "IKEv1 is not supported: cygnet speaks IKEv2 (RFC 7296) only")
+	}
+	switch c.Type {
+	case "transport":
+	case "tunnel":
+		if c.IsSet("type") {
+			errf("type", "tunnel mode is not supported: cygnet runs type=transport only")
+		} else {
+			errf("type", "no type= set: strongSwan's default is tunnel mode, which cygnet does not support; add type=transport")
+		}
+	case "pass", "drop":
+		errf("type", "type=%s (a %s policy without negotiation) is not supported", c.Type, map[string]string{"pass": "bypass", "drop": "blocking"}[c.Type])
+	default:
+		errf("type", "type=%s is not supported: cygnet runs type=transport only", c.Type)
+	}
+
+	// authentication
+	if c.AuthBy != "" && (c.Left.Auth != "" || c.Right.Auth != "") {
+		warnf("authby", "ignored because leftauth/rightauth is set (as strongSwan does)")
+	}
+	la, ra := c.EndAuth()
+	for _, e := range []struct {
+		side, auth string
+		end        *End
+	}{{"left", la, &c.Left}, {"right", ra, &c.Right}} {
+		key := e.side + "auth"
+		if !c.IsSet(key) && c.IsSet("authby") {
+			key = "authby"
+		}
+		cls, constraint, ok := authClass(e.auth)
+		switch {
+		case strings.HasPrefix(e.auth, "eap"):
+			errf(key, "EAP authentication (%s) is not supported", e.auth)
+		case strings.HasPrefix(e.auth, "xauth"):
+			errf(key, "XAUTH (%s) is IKEv1 and not supported", e.auth)
+		case !ok:
+			errf(key, "authentication method %q is not supported", e.auth)
+		case cls == ike.AuthNever && c.Mode() == ike.ModeTransport:
+			errf(key, "authby=never only suits type=pass or drop conns")
+		case constraint:
+			warnf(key, "%s: the key type / signature scheme constraint is not enforced; any trusted public key is accepted", e.auth)
+		}
+		if e.end.Auth2 != "" {
+			errf(e.side+"auth2", "a second authentication round is not supported")
+		}
+		for _, k := range []string{"id2", "cert2", "ca2", "groups2"} {
+			if c.IsSet(e.side + k) {
+				errf(e.side+k, "a second authentication round is not supported")
+			}
+		}
+		if e.end.Groups != "" {
+			errf(e.side+"groups", "group membership checks are not supported")
+		}
+		if e.end.CertPolicy != "" {
+			errf(e.side+"certpolicy", "certificate policy constraints are not supported")
+		}
+		if e.end.SourceIP != "" {
+			errf(e.side+"sourceip", "virtual IPs and address pools are not supported")
+		}
+		if e.end.DNS != "" {
+			errf(e.side+"dns", "configuration payloads (DNS servers) are not supported")
+		}
+		if e.end.Firewall && e.end.Updown != "" {
+			errf(e.side+"firewall", "cannot have both %sfirewall and %supdown", e.side, e.side)
+		}
+		if e.end.AllowAny {
+			warnf(e.side+"allowany", "not implemented: the peer address is not allowed to change")
+		}
+		if e.end.HostAccess {
+			warnf(e.side+"hostaccess", "not implemented: PLUTO_HOST_ACCESS is not passed to the updown script")
+		}
+		if e.end.IKEPort != DefaultIKEPort {
+			warnf(e.side+"ikeport", "not implemented: cygnet uses charon.port and charon.port_nat_t for every conn")
+		}
+		if e.end.SendCert != "ifasked" {
+			warnf(e.side+"sendcert", "not implemented: cygnet sends its certificate when the peer asks for one")
+		}
+		if err := checkHost(e.end.Host); err != nil {
+			errf(e.side, "%v", err)
+		}
+		if c.Mode() == ike.ModeTransport {
+			host, err := netip.ParseAddr(e.end.Host)
+			for _, p := range e.end.Subnets {
+				if !p.IsSingleIP() || (err == nil && p.Addr() != host.Unmap()) {
+					errf(e.side+"subnet", "%s in transport mode: cygnet protects the host addresses only; traffic for the subnet would not be protected", p)
+					break
+				}
+			}
+		}
+	}
+	if c.AH != "" {
+		errf("ah", "AH is not supported: use esp=")
+	}
+	if c.Compress {
+		warnf("compress", "not implemented: IPComp is not proposed")
+	}
+	if c.Aggressive {
+		warnf("aggressive", "IKEv1 only; ignored")
+	}
+	if c.ModeConfig != "" {
+		warnf("modeconfig", "IKEv1 only; ignored")
+	}
+	if c.XAuth != "" {
+		warnf("xauth", "IKEv1 only; ignored")
+	}
+	if c.XAuthIdentity != "" {
+		warnf("xauth_identity", "ignored: XAUTH is not supported")
+	}
+	if c.EAPIdentity != "" && !strings.HasPrefix(la, "eap") && !strings.HasPrefix(ra, "eap") {
+		warnf("eap_identity", "ignored: no end authenticates with EAP")
+	}
+	if c.AAAIdentity != "" && !strings.HasPrefix(la, "eap") && !strings.HasPrefix(ra, "eap") {
+		warnf("aaa_identity", "ignored: no end authenticates with EAP")
+	}
+	if c.Mediation || c.MediatedBy != "" || c.MEPeerID != "" {
+		key := "mediation"
+		if !c.Mediation {
+			key = "mediated_by"
+			if c.MediatedBy == "" {
+				key = "me_peerid"
+			}
+		}
+		errf(key, "IKE mediation is not supported")
+	}
+	if c.Inactivity != 0 {
+		warnf("inactivity", "not implemented: idle CHILD_SAs are not closed")
+	}
+	if c.IsSet("ikedscp") && c.IKEDSCP != 0 {
+		warnf("ikedscp", "not implemented: IKE packets are sent with DSCP 0")
+	}
+	if c.SHA256_96 {
+		warnf("sha256_96", "not implemented: HMAC-SHA-256 is truncated to 128 bits as RFC 4868 specifies")
+	}
+	if c.TFC != 0 {
+		errf("tfc", "traffic flow confidentiality padding is not supported")
+	}
+	if c.MarkIn.Unique || c.MarkIn.UniqueDir || c.MarkOut.Unique || c.MarkOut.UniqueDir {
+		errf(markKey(c), "%%unique marks are not supported")
+	} else if c.MarkIn != c.MarkOut {
+		errf(markKey(c), "different inbound and outbound marks are not supported")
+	}
+	if c.IsSet("dpdtimeout") {
+		warnf("dpdtimeout", "IKEv1 only in strongSwan, ignored: with IKEv2 a peer is declared dead when retransmissions give up (strongswan.conf charon.retransmit_*)")
+	}
+	if c.Rekey {
+		if c.MarginTime >= c.Lifetime {
+			warnf("margintime", "margintime %v is not below lifetime %v: the CHILD_SA is rekeyed as soon as it is set up", c.MarginTime, c.Lifetime)
+		}
+		if c.MarginTime >= c.IKELifetime {
+			warnf("margintime", "margintime %v is not below ikelifetime %v", c.MarginTime, c.IKELifetime)
+		}
+		if c.LifeBytes != 0 && c.MarginBytes >= c.LifeBytes {
+			warnf("marginbytes", "marginbytes is not below lifebytes")
+		}
+		if c.LifePackets != 0 && c.MarginPackets >= c.LifePackets {
+			warnf("marginpackets", "marginpackets is not below lifepackets")
+		}
+	}
+}
+
+func markKey(c *Conn) string {
+	for _, k := range []string{"mark", "mark_in", "mark_out"} {
+		if c.IsSet(k) {
+			return k
+		}
+	}
+	return "mark"
+}
+
+// checkHost validates left= / right=.
+func checkHost(h string) error {
+	switch h {
+	case "", "%any", "%any4", "%any6", "%defaultroute":
+		return nil
+	}
+	if _, err := netip.ParseAddr(h); err == nil {
+		return nil
+	}
+	name := strings.TrimPrefix(h, "%") // %name: strongSwan's allow-any form
+	if name == "" || len(name) > 253 {
+		return fmt.Errorf("bad host %q", h)
+	}
+	for _, label := range strings.Split(strings.TrimSuffix(name, "."), ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Errorf("bad host %q: not an address or DNS name", h)
+		}
+		for _, r := range label {
+			if !(r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+				return fmt.Errorf("bad host %q: not an address or DNS name", h)
+			}
+		}
+	}
+	return nil
+}
+
+// maxDiagnostics bounds the report on one configuration.
+const maxDiagnostics = 500
+
+// dedupe drops repeated diagnostics: a mistake in %default is reported
+// once, not once per conn inheriting it.
+func dedupe(ds Diagnostics) Diagnostics {
+	type k struct {
+		sev     Severity
+		pos     Pos
+		kw, msg string
+	}
+	seen := map[k]bool{}
+	var out Diagnostics
+	for _, d := range ds {
+		key := k{d.Severity, d.Pos, d.Keyword, d.Message}
+		if seen[key] {
+			continue
+		}
+		seen[key] = true
+		if len(out) == maxDiagnostics {
+			out = append(out, Diagnostic{Severity: Error, Pos: d.Pos, Message: "too many diagnostics; the rest are not shown"})
+			break
+		}
+		out = append(out, d)
+	}
+	return out
+}

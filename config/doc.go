@@ -1,0 +1,16 @@
+// Package config reads strongSwan 5.9's configuration files — ipsec.conf
+// (the "stroke" format), ipsec.secrets and the strongswan.conf subset a
+// cygnet node uses — and maps them onto ike.Config.
+//
+// The files are read the way strongSwan's starter and charon read them, so
+// that a node keeps its configuration when cygnet replaces strongSwan. Every
+// keyword strongSwan 5.9 knows is recognised by name; what cygnet does not
+// implement is reported as a Diagnostic naming file, line and keyword: an
+// error when ignoring it would weaken security (tunnel mode, type=pass or
+// drop, EAP, XAUTH, IKEv1, virtual IPs), a warning otherwise.
+//
+// The identities follow RFC 7296 3.5, the proposals RFC 7296 3.3, traffic
+// selectors RFC 7296 3.13.1 and IKE fragmentation RFC 7383. Everything here
+// is written from strongSwan's documentation and observed behaviour; no
+// strongSwan code is used.
+package config
