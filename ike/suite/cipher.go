@@ -169,10 +169,16 @@ const (
 func (c *gcmCipher) SealedLen(n int) int { return gcmIVLen + n + 1 + gcmICVLen }
 
 func (c *gcmCipher) Seal(aad, plaintext []byte) ([]byte, error) {
-	ctr := c.next.Add(1)
-	if ctr == 0 {
-		c.next.Store(^uint64(0)) // stay exhausted
-		return nil, errors.New("suite: AES-GCM IV space exhausted, rekey the IKE SA")
+	var ctr uint64
+	for {
+		last := c.next.Load()
+		if last == ^uint64(0) {
+			return nil, errors.New("suite: AES-GCM IV space exhausted, rekey the IKE SA")
+		}
+		if c.next.CompareAndSwap(last, last+1) {
+			ctr = last + 1
+			break
+		}
 	}
 	var nonce [gcmSaltLen + gcmIVLen]byte
 	copy(nonce[:], c.salt[:])

@@ -323,3 +323,44 @@ func BenchmarkSK(b *testing.B) {
 		})
 	}
 }
+
+// The codec hands Seal a prefix with capacity for the whole message
+// (message.Message.EncodeEncrypted); sealing in place must give the same
+// result as sealing into a fresh slice, and the prefix must be unchanged.
+func TestSealInPlace(t *testing.T) {
+	for _, c := range cipherCases {
+		sk := newTestCipher(t, c)
+		pt := []byte("inner payloads of some length")
+		aad := []byte("0123456789abcdef0123456789abcdef")
+		buf := make([]byte, 0, len(aad)+sk.SealedLen(len(pt)))
+		buf = append(buf, aad...)
+		out, err := sk.Seal(buf, pt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != cap(buf) || &out[0] != &buf[:1][0] {
+			t.Fatalf("%s: Seal did not fill the provided buffer in place", c.name)
+		}
+		if !bytes.Equal(out[:len(aad)], aad) {
+			t.Fatalf("%s: prefix changed", c.name)
+		}
+		got, err := sk.Open(nil, aad, out[len(aad):])
+		if err != nil || !bytes.Equal(got, pt) {
+			t.Fatalf("%s: %q, %v", c.name, got, err)
+		}
+	}
+}
+
+// An exhausted GCM counter refuses to seal rather than repeat an IV.
+func TestGCMCounterExhaustion(t *testing.T) {
+	sk := newTestCipher(t, cipherCases[0]).(*gcmCipher)
+	sk.next.Store(^uint64(0) - 1)
+	if _, err := sk.Seal(nil, []byte("last")); err != nil {
+		t.Fatalf("last IV refused: %v", err)
+	}
+	for range 2 {
+		if _, err := sk.Seal(nil, []byte("again")); err == nil {
+			t.Fatal("Seal reused the IV space")
+		}
+	}
+}

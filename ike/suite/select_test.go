@@ -357,3 +357,54 @@ func FuzzSelect(f *testing.F) {
 		}
 	})
 }
+
+func TestCheckReply(t *testing.T) {
+	offered := Numbered(message.ProtoIKE, nil, []message.Proposal{
+		ike(0, gcm256, gcm128, prf384, prf256, ecp384, x25519),
+		ike(0, cbc256, sha256i, prf256, tModp2048),
+	})
+	s, err := CheckReply(offered, ike(1, gcm128, prf256, x25519))
+	if err != nil || s.String() != "AES_GCM_16_128/PRF_HMAC_SHA2_256/CURVE_25519" {
+		t.Fatalf("got %s, %v", s, err)
+	}
+	if _, err := CheckReply(offered, ike(2, cbc256, prf256, sha256i, tModp2048)); err != nil {
+		t.Fatal(err)
+	}
+	for name, r := range map[string]message.Proposal{
+		"wrong number":     ike(2, gcm128, prf256, x25519),
+		"not offered":      ike(1, gcm128, prf256, ecp256),
+		"two ENCR":         ike(1, gcm128, gcm256, prf256, x25519),
+		"missing KE":       ike(1, gcm128, prf256),
+		"missing INTEG":    ike(2, cbc256, prf256, tModp2048),
+		"unknown":          ike(1, gcm128, prf256, x25519, message.Transform{Type: 8}),
+		"absent number":    ike(9, gcm128, prf256, x25519),
+		"ESP for IKE":      esp(1, gcm128, esnNo),
+		"IKE SPI too long": NewProposal(1, message.ProtoIKE, make([]byte, 9), gcm128, prf256, x25519),
+	} {
+		if _, err := CheckReply(offered, r); err == nil {
+			t.Errorf("%s: accepted", name)
+		}
+	}
+	espOffered := Numbered(message.ProtoESP, espSPI, []message.Proposal{esp(0, gcm256, noneKE, ecp256, esnYes)})
+	if _, err := CheckReply(espOffered, esp(1, gcm256)); err == nil {
+		t.Error("ESN omitted although only EXT_SEQ was offered")
+	}
+	if s, err := CheckReply(espOffered, esp(1, gcm256, esnYes)); err != nil || s.KE != message.DHNone || s.ESN != message.ESNYes {
+		t.Errorf("KE omitted with NONE offered: %+v, %v", s, err)
+	}
+}
+
+func TestFromLists(t *testing.T) {
+	p := FromLists(message.ProtoESP, []message.Transform{gcm256, gcm128}, nil, nil, nil, nil)
+	if Format(p) != "AES_GCM_16_256/AES_GCM_16_128/NO_EXT_SEQ" {
+		t.Fatalf("ESP: %s", Format(p))
+	}
+	p = FromLists(message.ProtoIKE, []message.Transform{cbc256}, []message.IntegID{message.IntegHMACSHA2256128},
+		[]message.PRFID{message.PRFHMACSHA2256}, []message.DHGroup{message.DHECP256, message.DHMODP2048}, nil)
+	if Format(p) != "AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/ECP_256/MODP_2048" {
+		t.Fatalf("IKE: %s", Format(p))
+	}
+	if g := Groups(append([]message.Proposal{p}, DefaultIKE...)); len(g) != 7 || g[0] != message.DHECP256 || g[1] != message.DHMODP2048 || g[2] != message.DHMODP3072 {
+		t.Fatalf("Groups = %v", g)
+	}
+}
