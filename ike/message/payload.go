@@ -189,7 +189,11 @@ func marshalChain(b *cryptobyte.Builder, ps []Payload, after PayloadType) {
 // the whole message, recorded in SK and SKF payloads. outer allows a final
 // SK or SKF payload (the unencrypted chain of a message).
 func decodeChain(b []byte, base int, first PayloadType, outer bool) (Payloads, error) {
+	// Most messages carry a handful of payloads; one allocation covers them.
 	var ps Payloads
+	if first != PayloadNone {
+		ps = make(Payloads, 0, 8)
+	}
 	s := cryptobyte.String(b)
 	next := first
 	for next != PayloadNone {

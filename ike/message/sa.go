@@ -105,11 +105,11 @@ func (sa *SA) marshalBody(b *cryptobyte.Builder) {
 }
 
 func decodeSA(body []byte) (*SA, error) {
-	sa := &SA{}
 	s := cryptobyte.String(body)
 	if s.Empty() {
 		return nil, syntaxf("SA payload without proposals")
 	}
+	sa := &SA{Proposals: make([]Proposal, 0, countProposals(body))}
 	for !s.Empty() {
 		var last, reserved, spiSize, numTransforms, proto uint8
 		var length uint16
@@ -195,4 +195,19 @@ func decodeTransform(s *cryptobyte.String, num uint8) (Transform, uint8, error) 
 		t.KeyBits = int(val)
 	}
 	return t, last, nil
+}
+
+// countProposals returns how many proposal headers body holds, following
+// their length fields, so decodeSA allocates once. Validation is decodeSA's.
+func countProposals(body []byte) int {
+	n := 0
+	for len(body) >= 4 {
+		n++
+		l := int(body[2])<<8 | int(body[3])
+		if l < proposalHdrLen || l > len(body) {
+			break
+		}
+		body = body[l:]
+	}
+	return n
 }
