@@ -1,0 +1,157 @@
+// Package vmtest runs a package's tests inside a Linux kernel with ESP (RFC 4303) and AES-GCM (RFC 4106)
+// when the host kernel lacks them, booting one guest per test binary rather than per test.
+//
+// Use it from TestMain and guard each test that needs such a kernel:
+//
+//	func TestMain(m *testing.M) { vmtest.Main(m) }
+//
+//	func TestInstallESP(t *testing.T) {
+//		vmtest.Require(t)
+//		...
+//	}
+//
+// Environment:
+//
+//	CYGNET_VM=1          on the host: run the whole test binary in the guest (internal/vm) and exit with its status
+//	CYGNET_IN_VM=1       set by internal/vm inside the guest
+//	CYGNET_REQUIRE_VM=1  a test calling Require fails, instead of skipping, when no such kernel is available
+//	CYGNET_REQUIRE_ROOT=1 a test calling RequireRoot fails, instead of skipping, when not root
+//
+// `make test` runs VM packages with CYGNET_VM=1 CYGNET_REQUIRE_VM=1, so inside it those tests never skip.
+package vmtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/internal/vm"
+)
+
+// Main is for TestMain. In the guest, or on a host without CYGNET_VM=1, it runs the tests here. With
+// CYGNET_VM=1 on the host it re-executes this test binary, with the same arguments and working directory,
+// inside the guest, copies its output to stdout as it runs and exits with its status.
+func Main(m *testing.M) {
+	if InVM() || os.Getenv("CYGNET_VM") != "1" {
+		os.Exit(m.Run())
+	}
+	os.Exit(runInVM())
+}
+
+// InVM reports whether this process runs inside the internal/vm guest.
+func InVM() bool { return os.Getenv("CYGNET_IN_VM") == "1" }
+
+func runInVM() int {
+	exe, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vmtest: cannot find the test binary to run in the guest: %v\n", err)
+		return 1
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vmtest: %v\n", err)
+		return 1
+	}
+	env := guestEnv(os.Environ())
+	res, err := vm.Run(context.Background(), vm.Options{
+		Argv:    append([]string{exe}, os.Args[1:]...),
+		Dir:     dir,
+		Env:     env,
+		Timeout: vmTimeout(os.Args[1:]),
+		Output:  os.Stdout,
+	})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vmtest: running %s in the guest kernel: %v\n", filepath.Base(exe), err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "vmtest: %s: guest kernel %s (%s) booted in %v, ran in %v, exit status %d\n",
+		filepath.Base(exe), res.Kernel, res.Accel, res.Boot.Round(100*time.Millisecond),
+		res.Total.Round(100*time.Millisecond), res.ExitCode)
+	return res.ExitCode
+}
+
+// guestEnv passes the host environment on, minus what would make the guest re-enter the VM or would
+// not hold there.
+func guestEnv(host []string) []string {
+	var env []string
+	for _, kv := range host {
+		name, _, ok := strings.Cut(kv, "=")
+		if !ok || name == "" {
+			continue
+		}
+		switch name {
+		case "CYGNET_VM", "CYGNET_IN_VM":
+			continue
+		}
+		// Exported bash functions (BASH_FUNC_x%%) are not shell names; nothing in a test needs them.
+		if strings.ContainsAny(name, "%() ") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// vmTimeout gives the guest the test binary's own -test.timeout plus time to boot and emulate; the test
+// binary's alarm fires first and prints the stuck goroutines.
+func vmTimeout(args []string) time.Duration {
+	d := 10 * time.Minute // go test's default -timeout
+	for i, a := range args {
+		v, ok := strings.CutPrefix(a, "-test.timeout=")
+		if !ok && a == "-test.timeout" && i+1 < len(args) {
+			v, ok = args[i+1], true
+		}
+		if !ok {
+			continue
+		}
+		if p, err := time.ParseDuration(v); err == nil {
+			d = p
+		}
+	}
+	if d <= 0 {
+		return 24 * time.Hour
+	}
+	return d + 5*time.Minute
+}
+
+// Require stops the test unless the running kernel can do ESP with AES-GCM and the test runs as root:
+// inside the guest, or on a host whose own kernel has them. Otherwise it fails when CYGNET_REQUIRE_VM=1
+// and skips when not, saying how to run it.
+func Require(t testing.TB) {
+	t.Helper()
+	why := ""
+	switch err := KernelESP(); {
+	case err != nil:
+		why = err.Error()
+	case os.Geteuid() != 0:
+		why = "ESP tests need root to configure XFRM"
+	}
+	if why == "" {
+		return
+	}
+	if InVM() {
+		t.Fatalf("vmtest: inside the guest, and still: %s", why)
+	}
+	if os.Getenv("CYGNET_REQUIRE_VM") == "1" {
+		t.Fatalf("vmtest: needs a Linux kernel with ESP and AES-GCM, and CYGNET_REQUIRE_VM=1 forbids skipping: %s; "+
+			"run it in the guest with CYGNET_VM=1 (the package's TestMain must call vmtest.Main)", why)
+	}
+	t.Skipf("needs a Linux kernel with ESP: run `make test` or set CYGNET_VM=1 to run this package in a qemu guest (%s)", why)
+}
+
+// RequireRoot stops the test unless it runs as root (for tests that use the host kernel's namespaces and
+// XFRM, which the host has). It fails when CYGNET_REQUIRE_ROOT=1 and skips otherwise.
+func RequireRoot(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CYGNET_REQUIRE_ROOT") == "1" {
+		t.Fatalf("vmtest: needs root (uid 0, for network namespaces and XFRM), running as uid %d, and CYGNET_REQUIRE_ROOT=1 forbids skipping", os.Geteuid())
+	}
+	t.Skipf("needs root: run `make test` as root, or `sudo go test` (running as uid %d)", os.Geteuid())
+}
