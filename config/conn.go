@@ -558,7 +558,7 @@ func validateConn(d *diags, c *Conn) {
 			warnf(e.side+"sendcert", "not implemented: cygnet sends its certificate when the peer asks for one")
 		}
 		if err := checkHost(e.end.Host); err != nil {
-			errf(e.side, "%v", err)
+			errf(e.side, "%s", errMsg(err))
 		}
 		if c.Mode() == ike.ModeTransport {
 			host, err := netip.ParseAddr(e.end.Host)

@@ -148,3 +148,9 @@ func (d *diags) errorf(pos Pos, kw, format string, args ...any) {
 func (d *diags) warnf(pos Pos, kw, format string, args ...any) {
 	d.add(Warning, pos, "", kw, format, args...)
 }
+
+// errMsg is an error's text for a Diagnostic, without the package prefix
+// (the diagnostic already names file and line).
+func errMsg(err error) string {
+	return strings.TrimPrefix(err.Error(), "config: ")
+}

@@ -201,7 +201,7 @@ func (ld *loader) credentials() {
 		}
 		key, err := loadPrivateKey(e.File, e.passphrase, e.Type)
 		if err != nil {
-			ld.d.add(Error, e.Pos, "", e.Type, "%v", err)
+			ld.d.add(Error, e.Pos, "", e.Type, "%s", errMsg(err))
 			continue
 		}
 		creds.PrivateKeys = append(creds.PrivateKeys, key)
@@ -209,7 +209,7 @@ func (ld *loader) credentials() {
 	for _, f := range listDir(filepath.Join(ld.l.IPsecD, "cacerts")) {
 		certs, err := loadCerts(f)
 		if err != nil {
-			ld.d.add(Warning, Pos{File: f}, "", "", "not loaded: %v", err)
+			ld.d.add(Warning, Pos{File: f}, "", "", "not loaded: %s", errMsg(err))
 			continue
 		}
 		for _, c := range certs {
@@ -229,7 +229,7 @@ func (ld *loader) credentials() {
 		}
 		certs, err := loadCerts(f)
 		if err != nil {
-			ld.d.add(Error, ca.pos["cacert"], ca.Name, "cacert", "%v", err)
+			ld.d.add(Error, ca.pos["cacert"], ca.Name, "cacert", "%s", errMsg(err))
 			continue
 		}
 		for _, c := range certs {
@@ -239,7 +239,7 @@ func (ld *loader) credentials() {
 	for _, f := range listDir(filepath.Join(ld.l.IPsecD, "crls")) {
 		crl, err := loadCRL(f)
 		if err != nil {
-			ld.d.add(Warning, Pos{File: f}, "", "", "not loaded: %v", err)
+			ld.d.add(Warning, Pos{File: f}, "", "", "not loaded: %s", errMsg(err))
 			continue
 		}
 		creds.CRLs = append(creds.CRLs, crl)
@@ -286,16 +286,18 @@ func (ld *loader) connections() {
 	}
 
 	for _, c := range ld.out.IPsec.Conns {
-		if !c.Valid {
-			continue
-		}
+		// Map invalid conns too, so that every problem is reported at once.
 		conn, ok := ld.connection(c)
 		if !ok {
 			c.Valid = false
+		}
+		if !c.Valid || c.Auto == "ignore" {
 			continue
 		}
-		if c.Auto == "ignore" {
-			continue
+		for _, ep := range []*ike.Endpoint{&conn.Local, &conn.Remote} {
+			if ep.Cert != nil {
+				cfg.Credentials.Certs = appendCert(cfg.Credentials.Certs, ep.Cert)
+			}
 		}
 		cfg.Connections = append(cfg.Connections, conn)
 		ld.out.Conns = append(ld.out.Conns, c)
@@ -489,7 +491,7 @@ func (ld *loader) endpoint(c *Conn, side string, e *End, auth string, isLocal bo
 	if e.ID != "" {
 		id, err := parseID(e.ID)
 		if err != nil {
-			errf(side+"id", "%v", err)
+			errf(side+"id", "%s", errMsg(err))
 		}
 		ep.ID = id
 	}
@@ -512,11 +514,10 @@ func (ld *loader) endpoint(c *Conn, side string, e *End, auth string, isLocal bo
 			certs, err := loadCerts(f)
 			switch {
 			case err != nil:
-				errf(side+"cert", "%v", err)
+				errf(side+"cert", "%s", errMsg(err))
 			default:
 				cert := certs[0]
 				ep.Cert = cert
-				ld.out.Config.Credentials.Certs = appendCert(ld.out.Config.Credentials.Certs, cert)
 				if t := now(); t.After(cert.NotAfter) || t.Before(cert.NotBefore) {
 					warnf(side+"cert", "certificate %q is not valid now (valid %s to %s)", cert.Subject, cert.NotBefore.Format(time.RFC3339), cert.NotAfter.Format(time.RFC3339))
 				}
@@ -537,7 +538,7 @@ func (ld *loader) endpoint(c *Conn, side string, e *End, auth string, isLocal bo
 	if e.SigKey != "" && e.SigKey != "%cert" {
 		key, err := loadPublicKey(e.SigKey, filepath.Join(ld.l.IPsecD, "certs"))
 		if err != nil {
-			errf(side+"sigkey", "%v", err)
+			errf(side+"sigkey", "%s", errMsg(err))
 		} else {
 			ep.SigKey = key
 			if isLocal && !hasPrivateKey(ld.out.Config.Credentials.PrivateKeys, key) {
@@ -556,7 +557,7 @@ func (ld *loader) endpoint(c *Conn, side string, e *End, auth string, isLocal bo
 		}
 		ca, err := ld.findCA(ref)
 		if err != nil {
-			errf(side+"ca", "%v", err)
+			errf(side+"ca", "%s", errMsg(err))
 		}
 		ep.CA = ca
 	}
@@ -657,6 +658,9 @@ func loadCerts(path string) ([]*x509.Certificate, error) {
 			break
 		}
 		sawPEM = true
+		if strings.HasPrefix(b.Type, "PGP") {
+			return nil, fmt.Errorf("config: %s is an OpenPGP key or certificate; OpenPGP is not supported", path)
+		}
 		if b.Type != "CERTIFICATE" {
 			continue
 		}
@@ -708,6 +712,9 @@ func loadPrivateKey(path string, passphrase []byte, typ string) (crypto.Signer, 
 	der := data
 	if b, _ := pem.Decode(data); b != nil {
 		der = b.Bytes
+		if strings.HasPrefix(b.Type, "PGP") {
+			return nil, fmt.Errorf("config: %s is an OpenPGP key; OpenPGP is not supported", path)
+		}
 		//lint:ignore SA1019 legacy encrypted PEM is what ipsec.secrets passphrases unlock
 		if x509.IsEncryptedPEMBlock(b) { //nolint:staticcheck
 			if len(passphrase) == 0 {

@@ -133,7 +133,7 @@ func (p *secretsParser) data(path string, data []byte, depth int) {
 		}
 		if err := p.entry(pos, line); err != nil {
 			errs++
-			p.d.errorf(pos, "", "%v", err)
+			p.d.errorf(pos, "", "%s", errMsg(err))
 		}
 	}
 }
@@ -215,7 +215,7 @@ func (p *secretsParser) entry(pos Pos, line string) error {
 				return fmt.Errorf("config: empty PSK")
 			}
 			if len(v) < 20 {
-				p.d.warnf(pos, "PSK", "pre-shared key is shorter than 20 octets; RFC 7296 2.15 asks for one as strong as the negotiated PRF key")
+				p.d.warnf(pos, "PSK", "pre-shared key is shorter than 20 octets: a short or password-like key is open to offline dictionary attacks (RFC 7296 2.15)")
 			}
 		case "PIN":
 			p.d.errorf(pos, "PIN", "smartcard PINs are not supported")

@@ -411,7 +411,7 @@ func (c *StrongswanConf) interpret(d *diags) {
 			continue
 		}
 		bad := func(err error) {
-			d.add(Error, s.Pos, "", "charon."+s.Key, "%v", err)
+			d.add(Error, s.Pos, "", "charon."+s.Key, "%s", errMsg(err))
 		}
 		switch s.Key {
 		case "port", "port_nat_t":
