@@ -13,8 +13,8 @@
 // m.Raw is a private copy of the datagram; decoded payloads alias it, and
 // IKE_AUTH signs it (RFC 7296 2.15). Payloads are the concrete pointer types
 // *SA, *KE, *IDi, *IDr, *Cert, *CertReq, *Auth, *Nonce, *Notify, *Delete,
-// *VendorID, *TSi, *TSr, *Encrypted (SK), *EncryptedFragment (SKF) and
-// *Unknown for any other type. Payloads.First, Payloads.Notify and
+// *VendorID, *TSi, *TSr, *Config (CP), *EAP, *Encrypted (SK),
+// *EncryptedFragment (SKF) and *Unknown for any other type. Payloads.First, Payloads.Notify and
 // Payloads.Notifies look them up.
 //
 // The parser never chooses the protocol reply. Errors are typed: anything

@@ -152,6 +152,9 @@ func messageSeeds(tb testing.TB) []messageSeed {
 		{"ike_sa_init_cookie", enc(cookie)},
 		{"ike_sa_init_invalid_ke", enc(invalidKE)},
 		{"ike_auth_request", seal(auth, ikeAuthInner())},
+		{"ike_auth_request_cp", seal(auth, append(ikeAuthInner(), &Config{CfgType: CfgRequest, Attributes: []ConfigAttribute{
+			{Type: InternalIP4Address}, {Type: InternalIP4DNS}, {Type: InternalIP6Address},
+		}}))},
 		{"ike_auth_fragment", authFrag},
 		{"informational_delete_esp", seal(info, []Payload{&Delete{Protocol: ProtoESP, SPIs: [][]byte{{0xc1, 0x2e, 0x4f, 0x01}}}})},
 		{"informational_delete_ike", seal(info, []Payload{&Delete{Protocol: ProtoIKE}})},

@@ -451,3 +451,31 @@ func TestSealerLengthChecked(t *testing.T) {
 		t.Error("SK header appended after an SK payload")
 	}
 }
+
+// TestMessageNoStrictPrefixParses cuts every seed message short and also
+// rewrites the header Length to the cut length, so that the payload chain
+// itself has to notice the truncation.
+func TestMessageNoStrictPrefixParses(t *testing.T) {
+	for _, s := range messageSeeds(t) {
+		for i := range s.data {
+			if _, err := DecodeMessage(s.data[:i]); err == nil {
+				t.Errorf("%s: prefix of %d/%d bytes parsed", s.name, i, len(s.data))
+			}
+			if i < HeaderLen {
+				continue
+			}
+			b := bytes.Clone(s.data[:i])
+			binary.BigEndian.PutUint32(b[24:], uint32(i))
+			m, err := DecodeMessage(b)
+			if i == HeaderLen && s.data[16] == 0 {
+				continue // an empty message is complete at 28 bytes
+			}
+			if !errors.Is(err, ErrSyntax) {
+				t.Errorf("%s: prefix of %d/%d bytes with fixed length: err = %v", s.name, i, len(s.data), err)
+			}
+			if m == nil || m.Header.Exchange != ExchangeType(s.data[18]) {
+				t.Errorf("%s: header not returned with the error", s.name)
+			}
+		}
+	}
+}

@@ -308,6 +308,10 @@ func decodeBody(t PayloadType, body []byte) (Payload, error) {
 			return nil, err
 		}
 		return (*TSr)(ts), nil
+	case PayloadCP:
+		return decodeConfig(body)
+	case PayloadEAP:
+		return decodeEAP(body)
 	}
 	return nil, nil
 }

@@ -164,6 +164,29 @@ var payloadVectors = []struct {
 		}},
 	},
 	{
+		// RFC 7296 3.15 Figure 22, 3.15.1 Figure 23: a CFG_REQUEST
+		// asking for an address and a DNS server (empty values).
+		name: "CP request",
+		hex:  `00 00 0010 01 000000 0001 0000 0003 0000`,
+		p: &Config{CfgType: CfgRequest, Attributes: []ConfigAttribute{
+			{Type: InternalIP4Address}, {Type: InternalIP4DNS},
+		}},
+	},
+	{
+		name: "CP reply",
+		hex:  `00 00 0010 02 000000 0001 0004 c0000264`,
+		p: &Config{CfgType: CfgReply, Attributes: []ConfigAttribute{
+			{Type: InternalIP4Address, Value: []byte{192, 0, 2, 100}},
+		}},
+	},
+	{
+		// RFC 7296 3.16 Figure 24 carrying an RFC 3748 5.1
+		// Identity Response "moon".
+		name: "EAP",
+		hex:  `00 00 000d 02 01 0009 01 6d6f6f6e`,
+		p:    &EAP{Data: h("02 01 0009 01 6d6f6f6e")},
+	},
+	{
 		// RFC 7296 3.2 Figure 5: an unknown, non-critical payload type
 		// from the private use range is kept raw.
 		name: "unknown non-critical",
@@ -310,6 +333,10 @@ func TestPayloadErrors(t *testing.T) {
 		{"TS count too high", PayloadTSi, `00 00 0018 02 000000 07 06 0010 0000 ffff c0000200 c00002ff`},
 		{"TS bytes after selectors", PayloadTSi, `00 00 001a 01 000000 07 06 0010 0000 ffff c0000200 c00002ff 0000`},
 		{"TS selector length below header", PayloadTSi, `00 00 000c 01 000000 0a 00 0003`},
+		{"CP attribute beyond payload", PayloadCP, `00 00 000c 01 000000 0001 0004`},
+		{"CP truncated attribute header", PayloadCP, `00 00 000a 01 000000 0001`},
+		{"EAP length disagrees", PayloadEAP, `00 00 000d 02 01 0008 01 6d6f6f6e`},
+		{"EAP too short", PayloadEAP, `00 00 0007 02 01 00`},
 		{"SK inside a chain", PayloadSK, `00 00 0004`},
 		{"SKF inside a chain", PayloadSKF, `00 00 0008 0001 0001`},
 	}
@@ -362,6 +389,8 @@ func TestEncodeErrors(t *testing.T) {
 		{"payload too long", []Payload{&VendorID{Data: make([]byte, 0x10000)}}},
 		{"SK inside a chain", []Payload{&Encrypted{}}},
 		{"SKF inside a chain", []Payload{&EncryptedFragment{Number: 1, Total: 1}}},
+		{"EAP length disagrees", []Payload{&EAP{Data: h("02 01 0008 01 6d6f6f6e")}}},
+		{"CP attribute type above 15 bits", []Payload{&Config{Attributes: []ConfigAttribute{{Type: 0x8001}}}}},
 		{"raw SK", []Payload{&Unknown{PayloadType: PayloadSK}}},
 		{"raw NONE", []Payload{&Unknown{PayloadType: PayloadNone}}},
 	}
