@@ -245,7 +245,7 @@ func TestNoStrictPrefixOpens(t *testing.T) {
 				t.Fatalf("%d-byte prefix of a %d-byte packet opened", l, len(p))
 			}
 			want := ErrAuth
-			if l < overhead {
+			if l < gcmOverhead {
 				want = ErrShortPacket
 			}
 			if !errors.Is(err, want) {

@@ -7,59 +7,77 @@ import (
 	"testing"
 )
 
-// fuzzPackets seals a few packets under the fuzz SA's key and returns them
-// with a map from sequence number to the one genuine packet carrying it.
-func fuzzPackets(f *testing.F, esn bool) ([][]byte, map[uint32][]byte) {
+// Fuzzed SAs: mode selects the transform and ESN.
+const (
+	fuzzGCM = iota
+	fuzzGCMESN
+	fuzzCBC
+	fuzzCBCESN
+	fuzzModes
+)
+
+func fuzzSA(t testing.TB, mode uint8) *SA {
 	var opts []Option
-	if esn {
+	if mode == fuzzGCMESN || mode == fuzzCBCESN {
 		opts = append(opts, WithESN())
 	}
-	tx, err := NewSA(testSPI, testKeymat(36), opts...)
-	if err != nil {
-		f.Fatal(err)
-	}
-	var all [][]byte
-	bySeq := map[uint32][]byte{}
-	for i, n := range []int{0, 1, 2, 3, 5, 64, 100, 257} {
-		p, err := tx.Seal(nil, uint8(i+4), payloadOf(n))
-		if err != nil {
-			f.Fatal(err)
+	var sa *SA
+	var err error
+	if mode >= fuzzCBC {
+		sa, err = NewCBCSA(testSPI, testKeymat(32), testKeymat(48), HMACSHA384, opts...)
+		if err == nil {
+			// Deterministic IVs, so that corpus entries written by one run
+			// are still recognised as genuine by the next.
+			ivs := make([]byte, 16*16)
+			for i := range ivs {
+				ivs[i] = byte(i * 13)
+			}
+			fixedIVs(sa, ivs)
 		}
-		all = append(all, p)
-		bySeq[uint32(i+1)] = p
+	} else {
+		sa, err = NewSA(testSPI, testKeymat(36), opts...)
 	}
-	return all, bySeq
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sa
+}
+
+// fuzzPackets seals a few packets for each mode, and returns them with
+// the one genuine packet for each (mode, sequence number).
+func fuzzPackets(f *testing.F) (all [][]byte, modes []uint8, genuine map[[2]uint32][]byte) {
+	genuine = map[[2]uint32][]byte{}
+	for mode := range uint8(fuzzModes) {
+		tx := fuzzSA(f, mode)
+		for i, n := range []int{0, 1, 2, 3, 5, 64, 100, 257} {
+			p, err := tx.Seal(nil, uint8(i+4), payloadOf(n))
+			if err != nil {
+				f.Fatal(err)
+			}
+			all, modes = append(all, p), append(modes, mode)
+			genuine[[2]uint32{uint32(mode), uint32(i + 1)}] = p
+		}
+	}
+	return all, modes, genuine
 }
 
 // FuzzOpen feeds arbitrary bytes to Open. Nothing may panic, and the only
 // packets that may open are the genuine ones sealed here: anything else
 // that authenticates would be a forgery.
 func FuzzOpen(f *testing.F) {
-	packets, genuine := fuzzPackets(f, false)
-	esnPackets, esnGenuine := fuzzPackets(f, true)
-	for _, p := range packets {
-		f.Add(p, false)
-		f.Add(p[:len(p)-1], false)
-	}
-	for _, p := range esnPackets {
-		f.Add(p, true)
+	packets, modes, genuine := fuzzPackets(f)
+	for i, p := range packets {
+		f.Add(p, modes[i])
+		f.Add(p[:len(p)-1], modes[i])
 	}
 	for _, v := range mcgrewVectors {
-		f.Add(unhex(f, v.packet), v.esn)
+		f.Add(unhex(f, v.packet), uint8(fuzzGCMESN))
 	}
-	f.Add([]byte{}, false)
-	f.Add([]byte{0xc1, 0x23, 0x45, 0x67, 0, 0, 0, 1}, true)
-	f.Fuzz(func(t *testing.T, packet []byte, esn bool) {
-		var opts []Option
-		want := genuine
-		if esn {
-			opts = append(opts, WithESN())
-			want = esnGenuine
-		}
-		rx, err := NewSA(testSPI, testKeymat(36), opts...)
-		if err != nil {
-			t.Fatal(err)
-		}
+	f.Add([]byte{}, uint8(fuzzGCM))
+	f.Add([]byte{0xc1, 0x23, 0x45, 0x67, 0, 0, 0, 1}, uint8(fuzzCBC))
+	f.Fuzz(func(t *testing.T, packet []byte, mode uint8) {
+		mode %= fuzzModes
+		rx := fuzzSA(t, mode)
 		nh, payload, err := rx.Open(make([]byte, 0, 3), packet)
 		if err != nil {
 			var pe *PacketError
@@ -69,10 +87,10 @@ func FuzzOpen(f *testing.F) {
 			return
 		}
 		_, seq, _ := ParseHeader(packet)
-		if g, ok := want[seq]; !ok || !bytes.Equal(g, packet) {
+		if g, ok := genuine[[2]uint32{uint32(mode), seq}]; !ok || !bytes.Equal(g, packet) {
 			t.Fatalf("forged packet opened: %x", packet)
 		}
-		if len(payload) > len(packet)-overhead || nh == 0 {
+		if len(payload) > len(packet)-gcmOverhead || nh == 0 {
 			t.Fatalf("payload of %d bytes, next header %d from a %d-byte packet", len(payload), nh, len(packet))
 		}
 		if _, _, err := rx.Open(nil, packet); !errors.Is(err, ErrReplay) {

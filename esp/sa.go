@@ -11,22 +11,25 @@ import (
 	"sync/atomic"
 )
 
-// Wire sizes of AES-GCM ESP.
+// Wire sizes.
 const (
 	// HeaderLen is the ESP header: SPI and Sequence Number (RFC 4303 2).
 	HeaderLen = 8
-	// IVLen is the explicit IV that starts the payload (RFC 4106 3.1).
+	// IVLen is the explicit IV that starts an AES-GCM payload
+	// (RFC 4106 3.1). AES-CBC uses a 16-byte IV (RFC 3602 2.1).
 	IVLen = 8
-	// ICVLen is the Integrity Check Value. RFC 4106 6 also allows 8 and 12
-	// octets, but IKEv2 suites and the Linux kernel's rfc4106 use 16, and
-	// shorter tags only weaken the SA.
+	// ICVLen is the AES-GCM Integrity Check Value. RFC 4106 6 also allows
+	// 8 and 12 octets, but IKEv2 suites and the Linux kernel's rfc4106 use
+	// 16, and shorter tags only weaken the SA. The HMAC-SHA-2 ICVs are
+	// 16, 24 and 32 bytes (RFC 4868 2.3).
 	ICVLen = 16
-	// SaltLen is the salt at the end of the key material (RFC 4106 4, 8.1).
+	// SaltLen is the salt at the end of AES-GCM key material (RFC 4106 4,
+	// 8.1).
 	SaltLen = 4
 
-	// overhead is what every packet carries besides the payload and
+	// gcmOverhead is what every AES-GCM packet carries besides payload and
 	// padding: header, IV, Pad Length, Next Header and ICV.
-	overhead = HeaderLen + IVLen + 2 + ICVLen
+	gcmOverhead = HeaderLen + IVLen + 2 + ICVLen
 )
 
 // NextHeaderNone is the Next Header value of a dummy packet (RFC 4303 2.6),
@@ -54,14 +57,22 @@ func WithESN() Option { return func(o *options) { o.esn = true } }
 // receiver needs the window to infer the high 32 bits.
 func WithReplayWindow(packets int) Option { return func(o *options) { o.window = packets } }
 
-// SA is one direction of an ESP Security Association using AES-GCM with a
-// 16-byte ICV. Use Seal on an outbound SA and Open on an inbound one; the
-// two are independent, so one value may also serve both in a test.
+// SA is one direction of an ESP Security Association, using AES-GCM with a
+// 16-byte ICV (NewSA) or AES-CBC with HMAC-SHA-2 (NewCBCSA). Use Seal on an
+// outbound SA and Open on an inbound one; the two are independent, so one
+// value may also serve both in a test.
 type SA struct {
-	spi  uint32
-	esn  bool
+	spi uint32
+	esn bool
+
+	// Exactly one of aead (AES-GCM) and cbc is set.
 	salt [SaltLen]byte
 	aead cipher.AEAD
+	cbc  *cbcHMAC
+
+	// Per-transform sizes: IV, ICV, and the boundary that Pad Length and
+	// Next Header must end on (RFC 4303 2.4).
+	ivLen, icvLen, align int
 
 	// next is the sequence number Seal uses next, starting at 1
 	// (RFC 4303 3.3.3). It becomes 0 only by passing 2^64-1 with ESN, and
@@ -88,20 +99,14 @@ func NewSA(spi uint32, keymat []byte, opts ...Option) (*SA, error) {
 // newSA is NewSA without the SPI check, so tests can use published vectors
 // whose SPI is 0.
 func newSA(spi uint32, keymat []byte, opts ...Option) (*SA, error) {
-	o := options{window: DefaultReplayWindow}
-	for _, opt := range opts {
-		opt(&o)
+	o, err := collect(spi, opts)
+	if err != nil {
+		return nil, err
 	}
 	switch len(keymat) {
 	case 16 + SaltLen, 24 + SaltLen, 32 + SaltLen:
 	default:
 		return nil, fmt.Errorf("esp: spi 0x%08x: AES-GCM key material is %d bytes, want 20, 28 or 36 (AES key and 4-byte salt, RFC 4106 8.1)", spi, len(keymat))
-	}
-	if o.window != 0 && (o.window < MinReplayWindow || o.window > MaxReplayWindow) {
-		return nil, fmt.Errorf("esp: spi 0x%08x: replay window of %d packets, want 0 (off) or %d to %d", spi, o.window, MinReplayWindow, MaxReplayWindow)
-	}
-	if o.window == 0 && o.esn {
-		return nil, fmt.Errorf("esp: spi 0x%08x: ESN needs a replay window to infer the high 32 bits (RFC 4303 A2)", spi)
 	}
 	keyLen := len(keymat) - SaltLen
 	block, err := aes.NewCipher(keymat[:keyLen])
@@ -112,8 +117,31 @@ func newSA(spi uint32, keymat []byte, opts ...Option) (*SA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("esp: spi 0x%08x: %w", spi, err)
 	}
-	s := &SA{spi: spi, esn: o.esn, aead: aead, limit: math.MaxUint32}
+	s := newBase(spi, o)
+	s.aead = aead
+	s.ivLen, s.icvLen, s.align = IVLen, ICVLen, 4 // RFC 4106 3.2: no block alignment beyond 4
 	copy(s.salt[:], keymat[keyLen:])
+	return s, nil
+}
+
+// collect applies and validates the options.
+func collect(spi uint32, opts []Option) (options, error) {
+	o := options{window: DefaultReplayWindow}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.window != 0 && (o.window < MinReplayWindow || o.window > MaxReplayWindow) {
+		return o, fmt.Errorf("esp: spi 0x%08x: replay window of %d packets, want 0 (off) or %d to %d", spi, o.window, MinReplayWindow, MaxReplayWindow)
+	}
+	if o.window == 0 && o.esn {
+		return o, fmt.Errorf("esp: spi 0x%08x: ESN needs a replay window to infer the high 32 bits (RFC 4303 A2)", spi)
+	}
+	return o, nil
+}
+
+// newBase returns an SA with the transform-independent state set up.
+func newBase(spi uint32, o options) *SA {
+	s := &SA{spi: spi, esn: o.esn, limit: math.MaxUint32}
 	if o.esn {
 		s.limit = math.MaxUint64
 	}
@@ -121,7 +149,7 @@ func newSA(spi uint32, keymat []byte, opts ...Option) (*SA, error) {
 	if o.window != 0 {
 		s.replay = newReplayWindow(o.window, o.esn)
 	}
-	return s, nil
+	return s
 }
 
 // SPI returns the SA's Security Parameters Index.
@@ -133,13 +161,13 @@ func (s *SA) ESN() bool { return s.esn }
 // SealedLen returns the length of the packet Seal builds around a payload
 // of payloadLen bytes, so callers can size dst.
 func (s *SA) SealedLen(payloadLen int) int {
-	return payloadLen + padLen(payloadLen) + overhead
+	return HeaderLen + s.ivLen + payloadLen + padLen(payloadLen, s.align) + 2 + s.icvLen
 }
 
 // padLen is the RFC 4303 2.4 padding: the fewest bytes that end Pad Length
-// and Next Header on a 4-byte boundary. AES-GCM is a stream mode and needs
-// no more (RFC 4106 3.2).
-func padLen(payloadLen int) int { return (4 - (payloadLen+2)%4) % 4 }
+// and Next Header on a multiple of align, 4 for AES-GCM (a stream mode,
+// RFC 4106 3.2) and the 16-byte block for AES-CBC (RFC 3602 2.4).
+func padLen(payloadLen, align int) int { return (align - (payloadLen+2)%align) % align }
 
 // Seal appends to dst one ESP packet, from the SPI to the ICV, carrying
 // payload with the given Next Header value (the IP protocol number of the
@@ -157,7 +185,7 @@ func (s *SA) Seal(dst []byte, nextHeader uint8, payload []byte) ([]byte, error) 
 	if err != nil {
 		return dst, err
 	}
-	return s.seal(dst, nextHeader, payload, seq, seq), nil
+	return s.seal(dst, nextHeader, payload, seq, seq)
 }
 
 // takeSeq reserves the next outbound sequence number.
@@ -173,13 +201,14 @@ func (s *SA) takeSeq() (uint64, error) {
 	}
 }
 
-// seal builds the packet for sequence number seq with an explicit IV;
-// Seal passes seq as the IV, tests pass published vectors' IVs.
-func (s *SA) seal(dst []byte, nextHeader uint8, payload []byte, seq, iv uint64) []byte {
-	n, pad := len(payload), padLen(len(payload))
+// seal builds the packet for sequence number seq. AES-GCM uses iv as the
+// IV: Seal passes seq, tests pass published vectors' IVs. AES-CBC ignores
+// it and draws a random IV.
+func (s *SA) seal(dst []byte, nextHeader uint8, payload []byte, seq, iv uint64) ([]byte, error) {
+	n, pad := len(payload), padLen(len(payload), s.align)
 	ptLen := n + pad + 2
-	ret, out := grow(dst, HeaderLen+IVLen+ptLen+ICVLen)
-	pt := out[HeaderLen+IVLen : HeaderLen+IVLen+ptLen]
+	ret, out := grow(dst, HeaderLen+s.ivLen+ptLen+s.icvLen)
+	pt := out[HeaderLen+s.ivLen : HeaderLen+s.ivLen+ptLen]
 	// Move the payload first: it may overlap the header's bytes.
 	copy(pt, payload)
 	for i := range pad {
@@ -190,13 +219,19 @@ func (s *SA) seal(dst []byte, nextHeader uint8, payload []byte, seq, iv uint64) 
 
 	binary.BigEndian.PutUint32(out[0:4], s.spi)
 	binary.BigEndian.PutUint32(out[4:8], uint32(seq))
-	binary.BigEndian.PutUint64(out[8:16], iv)
 
+	if s.cbc != nil {
+		if err := s.cbc.seal(out, ptLen, s.esn, seq); err != nil {
+			return dst, fmt.Errorf("esp: spi 0x%08x seq %d: drawing a random IV: %w", s.spi, seq, err)
+		}
+		return ret, nil
+	}
+	binary.BigEndian.PutUint64(out[8:16], iv)
 	sc := getScratch()
 	nonce := s.nonce(sc, out[HeaderLen:HeaderLen+IVLen])
 	s.aead.Seal(pt[:0], nonce, pt, s.additionalData(sc, s.spi, seq))
 	scratchPool.Put(sc)
-	return ret
+	return ret, nil
 }
 
 // scratch holds the nonce and the additional data of one AEAD call. Slices
@@ -229,10 +264,11 @@ func (s *SA) additionalData(sc *scratch, spi uint32, seq uint64) []byte {
 }
 
 // Open authenticates and decrypts one ESP packet, which starts at the SPI,
-// appends the payload to dst and returns it with the Next Header value. It
-// allocates nothing when dst has len(packet) bytes of spare capacity. To
-// decrypt in place pass packet[HeaderLen+IVLen:HeaderLen+IVLen]; any other
-// overlap of dst's spare capacity with packet is not allowed.
+// appends the payload to dst and returns it with the Next Header value.
+// With AES-GCM it allocates nothing when dst has len(packet) bytes of spare
+// capacity. To decrypt AES-GCM in place pass
+// packet[HeaderLen+IVLen:HeaderLen+IVLen]; any other overlap of dst's spare
+// capacity with packet is not allowed.
 //
 // The order follows RFC 4303 3.4: the SPI must be this SA's, the sequence
 // number must pass the replay window, the ICV must verify, and the padding
@@ -248,8 +284,9 @@ func (s *SA) Open(dst, packet []byte) (nextHeader uint8, payload []byte, err err
 	if spi != s.spi {
 		return 0, nil, &PacketError{SPI: spi, Err: ErrWrongSPI, Detail: fmt.Sprintf("sa has spi 0x%08x", s.spi)}
 	}
-	if len(packet) < overhead {
-		return 0, nil, &PacketError{SPI: spi, Seq: uint64(low), Err: ErrShortPacket, Detail: shortDetail(len(packet))}
+	if min := s.minLen(); len(packet) < min {
+		return 0, nil, &PacketError{SPI: spi, Seq: uint64(low), Err: ErrShortPacket,
+			Detail: fmt.Sprintf("%d bytes, %s ESP needs at least %d", len(packet), s.transformName(), min)}
 	}
 
 	seq, err := s.checkSeq(low)
@@ -257,12 +294,13 @@ func (s *SA) Open(dst, packet []byte) (nextHeader uint8, payload []byte, err err
 		return 0, nil, &PacketError{SPI: spi, Seq: seq, Err: err}
 	}
 
-	sc := getScratch()
-	nonce := s.nonce(sc, packet[HeaderLen:HeaderLen+IVLen])
-	out, err := s.aead.Open(dst, nonce, packet[HeaderLen+IVLen:], s.additionalData(sc, spi, seq))
-	scratchPool.Put(sc)
+	out, err := s.decrypt(dst, packet, seq)
 	if err != nil {
-		return 0, nil, &PacketError{SPI: spi, Seq: seq, Err: ErrAuth}
+		var detail string
+		if err == errUnaligned {
+			err, detail = ErrBadPadding, fmt.Sprintf("%d bytes of ciphertext is not a whole number of %d-byte blocks", len(packet)-HeaderLen-s.ivLen-s.icvLen, s.align)
+		}
+		return 0, nil, &PacketError{SPI: spi, Seq: seq, Err: err, Detail: detail}
 	}
 
 	// RFC 4303 2.4: Pad Length and Next Header end the plaintext, the
@@ -286,6 +324,39 @@ func (s *SA) Open(dst, packet []byte) (nextHeader uint8, payload []byte, err err
 		}
 	}
 	return nextHeader, out[:len(out)-pad-2], nil
+}
+
+// minLen is the shortest packet that can be valid: header, IV, ICV and at
+// least Pad Length and Next Header, a whole block of them for AES-CBC.
+func (s *SA) minLen() int {
+	if s.cbc != nil {
+		return HeaderLen + s.ivLen + s.align + s.icvLen
+	}
+	return gcmOverhead
+}
+
+func (s *SA) transformName() string {
+	if s.cbc != nil {
+		return "AES-CBC"
+	}
+	return "AES-GCM"
+}
+
+// decrypt authenticates packet and appends its plaintext, trailer included,
+// to dst. The only errors are ErrAuth and, for an authentic AES-CBC packet
+// of a length no block cipher can produce, errUnaligned.
+func (s *SA) decrypt(dst, packet []byte, seq uint64) ([]byte, error) {
+	if s.cbc != nil {
+		return s.cbc.open(dst, packet, s.esn, seq)
+	}
+	sc := getScratch()
+	nonce := s.nonce(sc, packet[HeaderLen:HeaderLen+IVLen])
+	out, err := s.aead.Open(dst, nonce, packet[HeaderLen+IVLen:], s.additionalData(sc, s.spi, seq))
+	scratchPool.Put(sc)
+	if err != nil {
+		return nil, ErrAuth
+	}
+	return out, nil
 }
 
 // checkSeq recovers the full sequence number and checks it against the
@@ -324,10 +395,7 @@ func ParseHeader(packet []byte) (spi uint32, seq uint32, err error) {
 }
 
 func shortDetail(n int) string {
-	if n < HeaderLen {
-		return fmt.Sprintf("%d bytes, the ESP header alone is %d", n, HeaderLen)
-	}
-	return fmt.Sprintf("%d bytes, AES-GCM ESP needs at least %d", n, overhead)
+	return fmt.Sprintf("%d bytes, the ESP header alone is %d", n, HeaderLen)
 }
 
 // grow extends b by n bytes, reusing its spare capacity when there is
