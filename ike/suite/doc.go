@@ -25,8 +25,12 @@
 //
 // # Negotiation
 //
-//	Select(local, remote []message.Proposal, opts ...Option) (message.Proposal, error)
+//	Select(local, remote []message.Proposal, opts ...Option) (message.Proposal, error) // responder
+//	CheckReply(offered []message.Proposal, reply message.Proposal) (Suite, error)      // initiator
 //	FromProposal(p message.Proposal) (Suite, error)
+//	FromLists(proto, encr, integ, prf, ke, esn) message.Proposal // from the ike.Proposal shape
+//	Lists(p) (encr, integ, prf, ke, esn)                          // and back
+//	Groups(ps) []message.DHGroup                                  // KE groups in offer order
 //
 // Select picks, as responder, in the local (configured) order, transform by
 // transform, echoing the peer's Proposal Num and SPI; errors wrap
@@ -41,11 +45,17 @@
 //
 // # Key exchange
 //
+//	NewKeyExchange(g, rand) (KeyExchange, error)       // initiator, or responder of a DH group
+//	Respond(g, peerPublic, rand) (public, secret, error) // responder, any group incl. ML-KEM
+//	KeyExchangeFromPrivate(g, priv) (KeyExchange, error) // known answers and replays only
+//	PublicLen(g) int
+//
 // KeyExchange.Public returns the KE payload data; SharedSecret validates the
 // peer's (exact length; MODP 1 < y < p-1 per RFC 6989; ECP point on curve,
 // x|y encoding per RFC 5903; X25519 non-zero result per RFC 8031) and
 // returns g^ir as RFC 7296 2.14 wants it (ECP: x coordinate only). Errors
-// wrap ErrInvalidPeerKey.
+// wrap ErrInvalidPeerKey. ML-KEM-768 (FIPS 203) is available as a
+// primitive but not negotiated: see mlkem.go.
 //
 // # SK payload
 //

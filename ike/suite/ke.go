@@ -2,6 +2,7 @@ package suite
 
 import (
 	"crypto/ecdh"
+	"crypto/mlkem"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -46,6 +47,9 @@ func NewKeyExchange(g message.DHGroup, rand io.Reader) (KeyExchange, error) {
 		}
 		return m.newKE(x), nil
 	}
+	if g == message.DHMLKEM768 {
+		return newMLKEM768()
+	}
 	if c := ecdhCurve(g); c != nil {
 		k, err := c.GenerateKey(rand)
 		if err != nil {
@@ -58,7 +62,7 @@ func NewKeyExchange(g message.DHGroup, rand io.Reader) (KeyExchange, error) {
 
 // KeyExchangeFromPrivate rebuilds a KeyExchange from a private value: a
 // big-endian exponent for MODP groups, the scalar in crypto/ecdh's encoding
-// for ECP groups and X25519. It exists for known-answer tests and for
+// for ECP groups and X25519, the 64-octet seed (d | z) for ML-KEM-768. It exists for known-answer tests and for
 // replaying recorded exchanges; a private value must never be reused in
 // production.
 func KeyExchangeFromPrivate(g message.DHGroup, priv []byte) (KeyExchange, error) {
@@ -68,6 +72,13 @@ func KeyExchangeFromPrivate(g message.DHGroup, priv []byte) (KeyExchange, error)
 			return nil, fmt.Errorf("suite: %v private exponent out of range", g)
 		}
 		return m.newKE(x), nil
+	}
+	if g == message.DHMLKEM768 {
+		dk, err := mlkem.NewDecapsulationKey768(priv)
+		if err != nil {
+			return nil, fmt.Errorf("suite: %v seed: %w", g, err)
+		}
+		return &mlkemKE{dk: dk}, nil
 	}
 	if c := ecdhCurve(g); c != nil {
 		k, err := c.NewPrivateKey(priv)
@@ -79,8 +90,8 @@ func KeyExchangeFromPrivate(g message.DHGroup, priv []byte) (KeyExchange, error)
 	return nil, fmt.Errorf("suite: unsupported key exchange method %v", g)
 }
 
-// PublicLen returns the length of group g's Key Exchange Data, and 0 for
-// groups cygnet does not implement.
+// PublicLen returns the length of group g's Key Exchange Data as sent by
+// the initiator, and 0 for groups cygnet does not implement.
 func PublicLen(g message.DHGroup) int {
 	if m := modpGroup(g); m != nil {
 		return m.size
@@ -94,6 +105,10 @@ func PublicLen(g message.DHGroup) int {
 		return 132
 	case message.DHCurve25519:
 		return 32
+	case message.DHMLKEM768:
+		// The initiator's encapsulation key; the responder's ciphertext is
+		// shorter (see Respond).
+		return mlkem768PublicLen
 	}
 	return 0
 }

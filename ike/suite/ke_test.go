@@ -303,7 +303,7 @@ func TestUnsupportedGroup(t *testing.T) {
 // panic, and a value is either rejected with ErrInvalidPeerKey or yields a
 // secret of the group's fixed length.
 func FuzzSharedSecret(f *testing.F) {
-	groups := []message.DHGroup{message.DHMODP2048, message.DHECP256, message.DHECP384, message.DHECP521, message.DHCurve25519}
+	groups := []message.DHGroup{message.DHMODP2048, message.DHECP256, message.DHECP384, message.DHECP521, message.DHCurve25519, message.DHMLKEM768}
 	kes := make([]KeyExchange, len(groups))
 	for i, g := range groups {
 		k, err := NewKeyExchange(g, rand.Reader)
@@ -311,6 +311,13 @@ func FuzzSharedSecret(f *testing.F) {
 			f.Fatal(err)
 		}
 		kes[i] = k
+		if g == message.DHMLKEM768 {
+			ct, _, err := Respond(g, k.Public(), rand.Reader)
+			if err != nil {
+				f.Fatal(err)
+			}
+			f.Add(uint8(i), ct)
+		}
 		f.Add(uint8(i), k.Public())
 		f.Add(uint8(i), make([]byte, PublicLen(g)))
 		f.Add(uint8(i), bytes.Repeat([]byte{0xff}, PublicLen(g)))
@@ -318,6 +325,13 @@ func FuzzSharedSecret(f *testing.F) {
 	f.Add(uint8(0), []byte{})
 	want := map[message.DHGroup]int{
 		message.DHMODP2048: 256, message.DHECP256: 32, message.DHECP384: 48, message.DHECP521: 66, message.DHCurve25519: 32,
+		message.DHMLKEM768: 32,
+	}
+	peerLen := func(g message.DHGroup) int {
+		if g == message.DHMLKEM768 {
+			return 1088 // the responder's ciphertext
+		}
+		return PublicLen(g)
 	}
 	f.Fuzz(func(t *testing.T, which uint8, peer []byte) {
 		k := kes[int(which)%len(kes)]
@@ -328,7 +342,7 @@ func FuzzSharedSecret(f *testing.F) {
 			}
 			return
 		}
-		if len(peer) != PublicLen(k.Group()) || len(z) != want[k.Group()] {
+		if len(peer) != peerLen(k.Group()) || len(z) != want[k.Group()] {
 			t.Fatalf("%v accepted %d-byte value, %d-byte secret", k.Group(), len(peer), len(z))
 		}
 	})
@@ -356,5 +370,71 @@ func BenchmarkKeyExchange(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestRespond(t *testing.T) {
+	for _, g := range []message.DHGroup{message.DHMODP2048, message.DHECP256, message.DHCurve25519, message.DHMLKEM768} {
+		t.Run(g.String(), func(t *testing.T) {
+			init, err := NewKeyExchange(g, rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pub, secret, err := Respond(g, init.Public(), rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			z, err := init.SharedSecret(pub)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(z, secret) || len(z) == 0 {
+				t.Fatal("initiator and responder secrets differ")
+			}
+			if _, _, err := Respond(g, init.Public()[1:], rand.Reader); !errors.Is(err, ErrInvalidPeerKey) {
+				t.Fatalf("short peer value: err = %v", err)
+			}
+		})
+	}
+}
+
+func TestMLKEM768Deterministic(t *testing.T) {
+	seed := bytes.Repeat([]byte{0x42}, 64)
+	a, err := KeyExchangeFromPrivate(message.DHMLKEM768, seed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := KeyExchangeFromPrivate(message.DHMLKEM768, seed)
+	if !bytes.Equal(a.Public(), b.Public()) {
+		t.Fatal("same seed, different encapsulation keys")
+	}
+	if _, err := KeyExchangeFromPrivate(message.DHMLKEM768, seed[:32]); err == nil {
+		t.Fatal("short seed accepted")
+	}
+}
+
+func TestMLKEM768Rejects(t *testing.T) {
+	// FIPS 203 7.2: every 12-bit coefficient of the encapsulation key must
+	// be below q = 3329; all-ones octets encode 4095.
+	if _, _, err := Respond(message.DHMLKEM768, bytes.Repeat([]byte{0xff}, 1184), rand.Reader); !errors.Is(err, ErrInvalidPeerKey) {
+		t.Fatalf("unreduced encapsulation key: err = %v", err)
+	}
+	k, err := NewKeyExchange(message.DHMLKEM768, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(k.Public()) != 1184 || PublicLen(message.DHMLKEM768) != 1184 {
+		t.Fatalf("encapsulation key of %d bytes", len(k.Public()))
+	}
+	for _, n := range []int{0, 1087, 1089, 1184} {
+		if _, err := k.SharedSecret(make([]byte, n)); !errors.Is(err, ErrInvalidPeerKey) {
+			t.Errorf("%d-byte ciphertext: err = %v", n, err)
+		}
+	}
+	// Implicit rejection: a wrong ciphertext gives some other secret.
+	_, secret, _ := Respond(message.DHMLKEM768, k.Public(), rand.Reader)
+	z, err := k.SharedSecret(make([]byte, 1088))
+	if err != nil || bytes.Equal(z, secret) {
+		t.Fatalf("zero ciphertext: %x, %v", z, err)
 	}
 }

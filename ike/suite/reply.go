@@ -111,3 +111,24 @@ func Groups(ps []message.Proposal) []message.DHGroup {
 	}
 	return out
 }
+
+// Lists is the inverse of FromLists: p's transforms per type in proposal
+// order, for turning a wire proposal (DefaultIKE, a peer's offer) into the
+// configuration shape. Transforms of unknown types are dropped.
+func Lists(p message.Proposal) (encr []message.Transform, integ []message.IntegID, prf []message.PRFID, ke []message.DHGroup, esn []message.ESNID) {
+	for _, t := range p.Transforms {
+		switch t.Type {
+		case message.TransformENCR:
+			encr = append(encr, t)
+		case message.TransformINTEG:
+			integ = append(integ, message.IntegID(t.ID))
+		case message.TransformPRF:
+			prf = append(prf, message.PRFID(t.ID))
+		case message.TransformKE:
+			ke = append(ke, message.DHGroup(t.ID))
+		case message.TransformESN:
+			esn = append(esn, message.ESNID(t.ID))
+		}
+	}
+	return encr, integ, prf, ke, esn
+}

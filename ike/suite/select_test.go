@@ -408,3 +408,13 @@ func TestFromLists(t *testing.T) {
 		t.Fatalf("Groups = %v", g)
 	}
 }
+
+func TestListsRoundTrip(t *testing.T) {
+	for _, p := range append(append([]message.Proposal{}, DefaultIKE...), DefaultESP...) {
+		encr, integ, prf, ke, esn := Lists(p)
+		q := FromLists(p.Protocol, encr, integ, prf, ke, esn)
+		if Format(q) != Format(p) {
+			t.Errorf("%s became %s", Format(p), Format(q))
+		}
+	}
+}
