@@ -13,7 +13,8 @@
 // # Packets
 //
 // An SA holds one direction of one ESP SA. Seal builds a whole ESP packet,
-// from the SPI to the ICV, and Open takes one back, starting at the SPI:
+// from the SPI to the ICV, and Open takes one back, starting at the SPI.
+// With AES-GCM:
 //
 //	SPI (4) | Sequence Number (4) | IV (8) | ciphertext | ICV (16)
 //	ciphertext = payload | padding | Pad Length (1) | Next Header (1)

@@ -18,10 +18,11 @@ const (
 	// IVLen is the explicit IV that starts an AES-GCM payload
 	// (RFC 4106 3.1). AES-CBC uses a 16-byte IV (RFC 3602 2.1).
 	IVLen = 8
-	// ICVLen is the AES-GCM Integrity Check Value. RFC 4106 6 also allows
-	// 8 and 12 octets, but IKEv2 suites and the Linux kernel's rfc4106 use
-	// 16, and shorter tags only weaken the SA. The HMAC-SHA-2 ICVs are
-	// 16, 24 and 32 bytes (RFC 4868 2.3).
+	// ICVLen is the AES-GCM Integrity Check Value: ENCR_AES_GCM_16,
+	// strongSwan's aes*gcm16, the one cygnet negotiates. The 8- and
+	// 12-octet variants RFC 4106 6 also allows are not supported; they
+	// only weaken the SA. The HMAC-SHA-2 ICVs are 16, 24 and 32 bytes
+	// (RFC 4868 2.3).
 	ICVLen = 16
 	// SaltLen is the salt at the end of AES-GCM key material (RFC 4106 4,
 	// 8.1).
@@ -173,13 +174,15 @@ func padLen(payloadLen, align int) int { return (align - (payloadLen+2)%align) %
 // payload with the given Next Header value (the IP protocol number of the
 // payload in transport mode, 4 or 41 in tunnel mode), and returns the
 // extended slice. It allocates nothing when dst has SealedLen(len(payload))
-// bytes of spare capacity. payload may lie anywhere in that spare capacity;
-// placed at dst[len(dst)+HeaderLen+IVLen:] it is encrypted in place.
+// bytes of spare capacity (AES-CBC allocates a little regardless). payload
+// may lie anywhere in that spare capacity; placed where the ciphertext goes,
+// at dst[len(dst)+HeaderLen+IVLen:] for AES-GCM, it is encrypted in place.
 //
-// Each call takes the next sequence number, which is also the IV, so no
-// nonce is ever used twice. Once the last number (2^32-1, or 2^64-1 with
-// ESN) has been used, Seal returns ErrSeqExhausted and the SA must be
-// replaced (RFC 4303 3.3.3).
+// Each call takes the next sequence number. With AES-GCM it is also the IV,
+// so no nonce is ever used twice; AES-CBC draws a random IV instead
+// (RFC 3602 2.1). Once the last number (2^32-1, or 2^64-1 with ESN) has
+// been used, Seal returns ErrSeqExhausted and the SA must be replaced
+// (RFC 4303 3.3.3).
 func (s *SA) Seal(dst []byte, nextHeader uint8, payload []byte) ([]byte, error) {
 	seq, err := s.takeSeq()
 	if err != nil {
@@ -284,9 +287,9 @@ func (s *SA) Open(dst, packet []byte) (nextHeader uint8, payload []byte, err err
 	if spi != s.spi {
 		return 0, nil, &PacketError{SPI: spi, Err: ErrWrongSPI, Detail: fmt.Sprintf("sa has spi 0x%08x", s.spi)}
 	}
-	if min := s.minLen(); len(packet) < min {
+	if need := s.minLen(); len(packet) < need {
 		return 0, nil, &PacketError{SPI: spi, Seq: uint64(low), Err: ErrShortPacket,
-			Detail: fmt.Sprintf("%d bytes, %s ESP needs at least %d", len(packet), s.transformName(), min)}
+			Detail: fmt.Sprintf("%d bytes, %s ESP needs at least %d", len(packet), s.transformName(), need)}
 	}
 
 	seq, err := s.checkSeq(low)
