@@ -55,16 +55,18 @@ type PacketError struct {
 
 func (e *PacketError) Error() string {
 	b := make([]byte, 0, 96)
-	b = append(b, "esp"...)
+	b = append(b, "esp: "...)
 	if e.SPI != 0 {
-		b = append(b, " spi 0x"...)
+		b = append(b, "spi 0x"...)
 		b = appendHex32(b, e.SPI)
 	}
 	if e.Seq != 0 {
 		b = append(b, " seq "...)
 		b = strconv.AppendUint(b, e.Seq, 10)
 	}
-	b = append(b, ": "...)
+	if e.SPI != 0 || e.Seq != 0 {
+		b = append(b, ": "...)
+	}
 	if k, ok := e.Err.(*kind); ok {
 		b = append(b, k.msg...)
 	} else {

@@ -318,7 +318,7 @@ func TestWrongSPI(t *testing.T) {
 	if !errors.Is(err, ErrWrongSPI) {
 		t.Fatalf("Open: %v", err)
 	}
-	if got, want := err.Error(), "esp spi 0xc1234567: spi does not match this sa (sa has spi 0x0badf00d)"; got != want {
+	if got, want := err.Error(), "esp: spi 0xc1234567: spi does not match this sa (sa has spi 0x0badf00d)"; got != want {
 		t.Fatalf("error %q, want %q", got, want)
 	}
 }
@@ -333,7 +333,7 @@ func TestErrorMessages(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, err := rx.Open(nil, p)
-	if got, want := err.Error(), "esp spi 0xc1234567 seq 42: replayed packet"; got != want {
+	if got, want := err.Error(), "esp: spi 0xc1234567 seq 42: replayed packet"; got != want {
 		t.Fatalf("replay error %q, want %q", got, want)
 	}
 	var pe *PacketError
@@ -344,7 +344,7 @@ func TestErrorMessages(t *testing.T) {
 	q[len(q)-1] ^= 1
 	binary.BigEndian.PutUint32(q[4:8], 43)
 	_, _, err = rx.Open(nil, q)
-	if got, want := err.Error(), "esp spi 0xc1234567 seq 43: integrity check failed"; got != want {
+	if got, want := err.Error(), "esp: spi 0xc1234567 seq 43: integrity check failed"; got != want {
 		t.Fatalf("auth error %q, want %q", got, want)
 	}
 	_, _, err = rx.Open(nil, p[:5])

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"strings"
 	"testing"
 )
 
@@ -81,7 +82,7 @@ func FuzzOpen(f *testing.F) {
 		nh, payload, err := rx.Open(make([]byte, 0, 3), packet)
 		if err != nil {
 			var pe *PacketError
-			if !errors.As(err, &pe) || payload != nil {
+			if !errors.As(err, &pe) || payload != nil || !strings.HasPrefix(err.Error(), "esp: ") {
 				t.Fatalf("error %v (%T) with payload %x", err, err, payload)
 			}
 			return

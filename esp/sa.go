@@ -389,7 +389,9 @@ func monotonicPadding(pad []byte) bool {
 
 // ParseHeader returns the SPI and the (low 32 bits of the) sequence number
 // of an ESP packet that starts at the SPI, so a receiver can find the SA to
-// Open it with. It does not look past the 8-byte header.
+// Open it with. It does not look past the 8-byte header. On UDP port 4500
+// an SPI of 0 is the non-ESP marker of an IKE message (RFC 3948 2.2), not
+// ESP.
 func ParseHeader(packet []byte) (spi uint32, seq uint32, err error) {
 	if len(packet) < HeaderLen {
 		return 0, 0, &PacketError{Err: ErrShortPacket, Detail: shortDetail(len(packet))}
