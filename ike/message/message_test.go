@@ -479,3 +479,31 @@ func TestMessageNoStrictPrefixParses(t *testing.T) {
 		}
 	}
 }
+
+func TestDescribe(t *testing.T) {
+	m := ikeSAInit()
+	want := "IKE_SA_INIT request 0 [ SA KE Nonce N(NAT_DETECTION_SOURCE_IP) N(NAT_DETECTION_DESTINATION_IP) N(IKEV2_FRAGMENTATION_SUPPORTED) N(SIGNATURE_HASH_ALGORITHMS) ]"
+	if got := m.String(); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	r := &Message{Header: Header{Exchange: Informational, Flags: FlagResponse, MessageID: 4294967295}}
+	if got, want := r.String(), "INFORMATIONAL response 4294967295 [ ]"; got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+func TestNotifyDataHelpers(t *testing.T) {
+	n := (&UnsupportedCriticalError{Type: 200}).Notify()
+	if n.NotifyType != UnsupportedCriticalPayload || !bytes.Equal(n.Data, []byte{200}) {
+		t.Errorf("UNSUPPORTED_CRITICAL_PAYLOAD notify = %+v", n)
+	}
+	if d := InvalidKEData(DHECP256); !bytes.Equal(d, []byte{0, 19}) {
+		t.Errorf("INVALID_KE_PAYLOAD data = %x", d)
+	}
+	if g, err := DecodeInvalidKEData([]byte{0, 31}); err != nil || g != DHCurve25519 {
+		t.Errorf("decode = %v, %v", g, err)
+	}
+	if _, err := DecodeInvalidKEData([]byte{0}); !errors.Is(err, ErrSyntax) {
+		t.Errorf("short data: err = %v", err)
+	}
+}
