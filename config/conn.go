@@ -365,10 +365,8 @@ func interpret(raw *RawFile, d *diags) *IPsecConf {
 			applySetting(d, t, SectionConn, s.Name, st, c.pos)
 		}
 		c.Settings = s.Effective()
-		for _, a := range s.Also {
-			if findSection(raw.Conns, a.Value) == nil {
-				c.Valid = false
-			}
+		if s.alsoBroken {
+			c.Valid = false
 		}
 		if s.Name == "%default" {
 			continue // checked where it is inherited
@@ -378,16 +376,6 @@ func interpret(raw *RawFile, d *diags) *IPsecConf {
 			c.Valid = false
 		}
 		cfg.Conns = append(cfg.Conns, c)
-	}
-	// Also= errors were reported while parsing; mark their conns.
-	for _, c := range cfg.Conns {
-		if s := raw.Conn(c.Name); s != nil {
-			for _, a := range s.Also {
-				if findSection(raw.Conns, a.Value) == nil {
-					c.Valid = false
-				}
-			}
-		}
 	}
 	return cfg
 }
@@ -472,7 +460,14 @@ func validateCA(d *diags, ca *CA, setup *Setup) {
 }
 
 func validateConn(d *diags, c *Conn) {
+	// A conn with auto=ignore is never loaded (strongSwan's starter skips
+	// it); it is often only a base for also=. What cygnet cannot run is then
+	// a warning, and becomes an error only for conns that are loaded.
 	errf := func(key, format string, args ...any) {
+		if c.Auto == "ignore" {
+			d.add(Warning, c.PosOf(key), c.Name, key, format+" (auto=ignore: not loaded)", args...)
+			return
+		}
 		d.add(Error, c.PosOf(key), c.Name, key, format, args...)
 	}
 	warnf := func(key, format string, args ...any) {
@@ -543,7 +538,8 @@ func validateConn(d *diags, c *Conn) {
 			errf(e.side+"dns", "configuration payloads (DNS servers) are not supported")
 		}
 		if e.end.Firewall && e.end.Updown != "" {
-			errf(e.side+"firewall", "cannot have both %sfirewall and %supdown", e.side, e.side)
+			// an error in strongSwan too, whatever auto= says
+			d.add(Error, c.PosOf(e.side+"firewall"), c.Name, e.side+"firewall", "cannot have both %sfirewall and %supdown", e.side, e.side)
 		}
 		if e.end.AllowAny {
 			warnf(e.side+"allowany", "not implemented: the peer address is not allowed to change")
@@ -558,7 +554,7 @@ func validateConn(d *diags, c *Conn) {
 			warnf(e.side+"sendcert", "not implemented: cygnet sends its certificate when the peer asks for one")
 		}
 		if err := checkHost(e.end.Host); err != nil {
-			errf(e.side, "%s", errMsg(err))
+			d.add(Error, c.PosOf(e.side), c.Name, e.side, "%s", errMsg(err))
 		}
 		if c.Mode() == ike.ModeTransport {
 			host, err := netip.ParseAddr(e.end.Host)

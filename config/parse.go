@@ -66,6 +66,9 @@ type Section struct {
 	parents  []*Section // linearised also= chain, most important first
 	resolved bool
 	index    map[string]int // key -> index of its last setting
+
+	dupReported map[string]bool
+	alsoBroken  bool // an also= reference is missing or loops
 }
 
 func (s *Section) add(st Setting) {
@@ -644,8 +647,12 @@ func (p *confParser) parseSetting(path string, ip *int, toks []token, fail func(
 		p.current.Also = append(p.current.Also, st)
 		return
 	}
-	if prev, ok := p.current.lookup(key); ok && prev.Pos.File != "" {
-		p.d.add(Info, pos, p.current.Name, key, "set again, overriding %s", prev.Pos)
+	if prev, ok := p.current.lookup(key); ok && !p.current.dupReported[key] {
+		if p.current.dupReported == nil {
+			p.current.dupReported = map[string]bool{}
+		}
+		p.current.dupReported[key] = true
+		p.d.add(Info, pos, p.current.Name, key, "set again, overriding %s (the last value wins)", prev.Pos)
 	}
 	p.current.add(st)
 }
@@ -747,5 +754,8 @@ func (p *confParser) resolveOne(list []*Section, s, def *Section, stack []*Secti
 	}
 	s.parents = lin
 	s.resolved = true
+	if !ok {
+		s.alsoBroken = true
+	}
 	return ok
 }
