@@ -16,6 +16,7 @@
 //	SignedOctets(prf, realMessage, peerNonce, skp, idBody) []byte
 //	PSKAuth(prf, psk, signedOctets) []byte
 //	VerifyPSKAuth(prf, psk, signedOctets, auth) bool       // constant time
+//	NonceLen, CheckNonce(prf, nonce) error                  // RFC 7296 2.10, 3.9
 //
 // Key lengths follow the suite: SK_d, SK_pi and SK_pr are the PRF's
 // preferred key length, SK_a* the integrity key length (none with AEAD),

@@ -217,6 +217,25 @@ func (k *ChildKeys) Clear() {
 	}
 }
 
+// NonceLen is the nonce length cygnet sends: RFC 7296 2.10 asks for at
+// least 128 bits and at least half the PRF's key size (32 octets for
+// PRF_HMAC_SHA2_512); 32 octets satisfy both for every PRF cygnet
+// implements, as strongSwan's default does.
+const NonceLen = 32
+
+// CheckNonce checks a peer's nonce data: 16 to 256 octets (RFC 7296 3.9),
+// and at least half the negotiated PRF's key size (RFC 7296 2.10) when prf
+// is known (nil before the proposal is chosen).
+func CheckNonce(prf *suite.PRF, nonce []byte) error {
+	if len(nonce) < 16 || len(nonce) > 256 {
+		return fmt.Errorf("keymat: nonce of %d octets, want 16 to 256 (RFC 7296 3.9)", len(nonce))
+	}
+	if prf != nil && len(nonce) < prf.KeySize()/2 {
+		return fmt.Errorf("keymat: nonce of %d octets is shorter than half the %v key (RFC 7296 2.10)", len(nonce), prf.ID())
+	}
+	return nil
+}
+
 // keyPad is the 17 ASCII octets RFC 7296 2.15 mixes into a shared secret,
 // without a terminating NUL.
 const keyPad = "Key Pad for IKEv2"

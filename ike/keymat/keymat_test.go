@@ -364,3 +364,19 @@ func BenchmarkDeriveIKE(b *testing.B) {
 		}
 	}
 }
+
+func TestCheckNonce(t *testing.T) {
+	p512 := mustPRF(t, message.PRFHMACSHA2512)
+	for _, c := range []struct {
+		prf *suite.PRF
+		n   int
+		ok  bool
+	}{
+		{nil, 15, false}, {nil, 16, true}, {nil, 256, true}, {nil, 257, false},
+		{p512, 31, false}, {p512, 32, true}, {p512, NonceLen, true},
+	} {
+		if err := CheckNonce(c.prf, make([]byte, c.n)); (err == nil) != c.ok {
+			t.Errorf("%d octets: err = %v", c.n, err)
+		}
+	}
+}

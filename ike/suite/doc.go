@@ -26,6 +26,8 @@
 // # Negotiation
 //
 //	Select(local, remote []message.Proposal, opts ...Option) (message.Proposal, error) // responder
+//	    options: PreferPeer(), IgnoreKE() (the CHILD_SA of IKE_AUTH)
+//	WithoutKE(ps) []message.Proposal                              // the initiator's IKE_AUTH offer
 //	CheckReply(offered []message.Proposal, reply message.Proposal) (Suite, error)      // initiator
 //	FromProposal(p message.Proposal) (Suite, error)
 //	FromLists(proto, encr, integ, prf, ke, esn) message.Proposal // from the ike.Proposal shape

@@ -132,3 +132,21 @@ func Lists(p message.Proposal) (encr []message.Transform, integ []message.IntegI
 	}
 	return encr, integ, prf, ke, esn
 }
+
+// WithoutKE returns copies of ps without key exchange transforms, for the
+// CHILD_SA offered in IKE_AUTH, which cannot have PFS (RFC 7296 1.2; the
+// configured groups apply to later CREATE_CHILD_SA exchanges, as with
+// strongSwan's esp=). Proposals left identical are not merged.
+func WithoutKE(ps []message.Proposal) []message.Proposal {
+	out := make([]message.Proposal, len(ps))
+	for i, p := range ps {
+		q := NewProposal(p.Number, p.Protocol, p.SPI)
+		for _, t := range p.Transforms {
+			if t.Type != message.TransformKE {
+				q.Transforms = append(q.Transforms, t)
+			}
+		}
+		out[i] = q
+	}
+	return out
+}

@@ -16,11 +16,20 @@ type Option func(*selectOptions)
 
 type selectOptions struct {
 	preferPeer bool
+	ignoreKE   bool
 }
 
 // PreferPeer makes Select honour the peer's order instead of the local one:
 // strongSwan's charon.prefer_configured_proposals = no.
 func PreferPeer() Option { return func(o *selectOptions) { o.preferPeer = true } }
+
+// IgnoreKE selects a CHILD_SA proposal without regard to key exchange
+// transforms: the CHILD_SA of IKE_AUTH takes its keys from the IKE SA and
+// has no KE payload (RFC 7296 1.2, 2.17), so a PFS group configured for
+// later rekeys must not make it fail, as strongSwan documents for esp=. The
+// reply carries KE NONE only if the peer offered NONE. IKE proposals are
+// never matched with this option.
+func IgnoreKE() Option { return func(o *selectOptions) { o.ignoreKE = true } }
 
 // Select chooses, as responder, the proposal to accept from the peer's
 // remote proposals given the locally configured ones (RFC 7296 2.7, 3.3.6).
@@ -54,7 +63,7 @@ func Select(local, remote []message.Proposal, opts ...Option) (message.Proposal,
 	if o.preferPeer {
 		for _, r := range remote {
 			for _, l := range local {
-				if chosen, ok := match(l, r, true); ok {
+				if chosen, ok := match(l, r, o); ok {
 					return chosen, nil
 				}
 			}
@@ -62,7 +71,7 @@ func Select(local, remote []message.Proposal, opts ...Option) (message.Proposal,
 	} else {
 		for _, l := range local {
 			for _, r := range remote {
-				if chosen, ok := match(l, r, false); ok {
+				if chosen, ok := match(l, r, o); ok {
 					return chosen, nil
 				}
 			}
@@ -124,7 +133,8 @@ func spiOK(p message.Proposal) bool {
 
 // match tries to accept peer proposal r under local proposal l. With
 // preferPeer, ties between acceptable transforms go to r's order.
-func match(l, r message.Proposal, preferPeer bool) (message.Proposal, bool) {
+func match(l, r message.Proposal, o selectOptions) (message.Proposal, bool) {
+	preferPeer := o.preferPeer
 	if l.Protocol != r.Protocol || !spiOK(r) {
 		return message.Proposal{}, false
 	}
@@ -153,6 +163,17 @@ func match(l, r message.Proposal, preferPeer bool) (message.Proposal, bool) {
 		return a, b
 	}
 	isIKE := l.Protocol == message.ProtoIKE
+	if o.ignoreKE {
+		if isIKE {
+			return message.Proposal{}, false
+		}
+		lt[message.TransformKE] = nil
+		if contains(rt[message.TransformKE], KETransform(message.DHNone)) {
+			rt[message.TransformKE] = []message.Transform{KETransform(message.DHNone)}
+		} else {
+			rt[message.TransformKE] = nil
+		}
+	}
 	if isIKE && len(rt[message.TransformESN]) > 0 {
 		return message.Proposal{}, false // ESN is an ESP/AH transform
 	}

@@ -133,6 +133,20 @@ func TestSelect(t *testing.T) {
 			want:   esp(1, gcm256, noneKE, esnNo),
 		},
 		{
+			name:   "IKE_AUTH CHILD_SA ignores a configured PFS group",
+			local:  []message.Proposal{esp(0, gcm256, ecp384, esnNo)},
+			remote: []message.Proposal{esp(1, gcm256, esnNo)},
+			opts:   []Option{IgnoreKE()},
+			want:   esp(1, gcm256, esnNo),
+		},
+		{
+			name:   "IgnoreKE drops the peer's groups, echoes its NONE",
+			local:  []message.Proposal{esp(0, gcm256, ecp384, esnNo)},
+			remote: []message.Proposal{esp(1, gcm256, ecp256, noneKE, esnNo)},
+			opts:   []Option{IgnoreKE()},
+			want:   esp(1, gcm256, noneKE, esnNo),
+		},
+		{
 			name: "unsupported local transforms are ignored",
 			local: []message.Proposal{ike(0, EncrTransform(message.EncrChaCha20Poly1305, 0), gcm256,
 				prf384, KETransform(message.DHCurve448), ecp384)},
@@ -198,9 +212,17 @@ func TestSelectNoProposal(t *testing.T) {
 		{"AH", []message.Proposal{NewProposal(0, message.ProtoAH, espSPI, sha256i, esnNo)}, []message.Proposal{NewProposal(1, message.ProtoAH, espSPI, sha256i, esnNo)}},
 		{"nothing offered", []message.Proposal{ike(0, gcm256, prf384, ecp384)}, nil},
 	}
-	for _, tt := range tests {
+	tests = append(tests, struct {
+		name          string
+		local, remote []message.Proposal
+	}{"IKE with IgnoreKE", []message.Proposal{ike(0, gcm256, prf384, ecp384)}, []message.Proposal{ike(1, gcm256, prf384, ecp384)}})
+	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := Select(tt.local, tt.remote)
+			var opts []Option
+			if i == len(tests)-1 {
+				opts = append(opts, IgnoreKE())
+			}
+			got, err := Select(tt.local, tt.remote, opts...)
 			if !errors.Is(err, ErrNoProposalChosen) {
 				t.Fatalf("got %s, err %v; want ErrNoProposalChosen", Format(got), err)
 			}
@@ -416,5 +438,19 @@ func TestListsRoundTrip(t *testing.T) {
 		if Format(q) != Format(p) {
 			t.Errorf("%s became %s", Format(p), Format(q))
 		}
+	}
+}
+
+func TestWithoutKE(t *testing.T) {
+	in := []message.Proposal{esp(1, gcm256, ecp384, noneKE, esnNo)}
+	out := WithoutKE(in)
+	if Format(out[0]) != "AES_GCM_16_256/NO_EXT_SEQ" || out[0].Number != 1 || len(out[0].SPI) != 4 {
+		t.Fatalf("got %s", Format(out[0]))
+	}
+	if Format(in[0]) != "AES_GCM_16_256/ECP_384/NONE/NO_EXT_SEQ" {
+		t.Fatal("input modified")
+	}
+	if _, err := CheckReply(out, esp(1, gcm256, esnNo)); err != nil {
+		t.Fatal(err)
 	}
 }
