@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net/netip"
 	"net"
 	"os"
 	"path/filepath"
@@ -173,3 +174,5 @@ func marshalKey(t testing.TB, k crypto.Signer) []byte {
 	}
 	return der
 }
+
+func noAddrs() ([]netip.Addr, error) { return nil, nil }
