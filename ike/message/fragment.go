@@ -85,7 +85,7 @@ type Reassembly struct {
 // Add records the decrypted content of fragment f (copied). It reports
 // whether every fragment has now arrived. A duplicate fragment is ignored.
 // A fragment with a larger Total Fragments restarts reassembly (the sender
-// re-fragmented for a smaller path MTU, RFC 7383 2.5.2); one with a smaller
+// re-fragmented for a smaller path MTU, RFC 7383 2.6); one with a smaller
 // Total belongs to the superseded fragmentation: ErrStaleFragment.
 func (r *Reassembly) Add(f *EncryptedFragment, plaintext []byte) (bool, error) {
 	if err := checkFragment(f.Number, f.Total); err != nil {
