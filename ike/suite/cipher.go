@@ -33,7 +33,8 @@ import (
 // the ICV is the truncated HMAC over aad | IV | ciphertext (RFC 7296 3.14).
 // Either way the caller's view is the same.
 //
-// An SKCipher is safe for concurrent use.
+// An SKCipher is safe for concurrent use if its random source is (as
+// crypto/rand.Reader is).
 type SKCipher interface {
 	// SealedLen returns the body length for n octets of inner payloads.
 	SealedLen(n int) int

@@ -18,7 +18,7 @@
 //
 //	EncrTransform(id, bits), IntegTransform(id), PRFTransform(id), KETransform(g), ESNTransform(e)
 //	NewProposal(num, proto, spi, transforms...) message.Proposal
-//	Numbered(proto, spi, proposals) []message.Proposal
+//	Numbered(proto, spi, proposals) ([]message.Proposal, error)
 //	Format(p) string        // "AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384"
 //	FormatList(ps) string   // proposals joined with ", "
 //	FormatStatus(p) string  // "ipsec statusall" CHILD_SA form: "AES_GCM_16_256"

@@ -42,9 +42,12 @@ func CheckReply(offered []message.Proposal, reply message.Proposal) (Suite, erro
 		case len(rt[typ]) == 1 && !contains(ot[typ], rt[typ][0]):
 			return Suite{}, fmt.Errorf("suite: peer accepted %s, which we did not offer in [%s]", Name(rt[typ][0]), Format(*off))
 		case len(rt[typ]) == 0 && len(ot[typ]) > 0 && typ != message.TransformESN:
-			// An omitted KE is acceptable only where NONE was offered.
+			// An omitted KE is acceptable only where NONE was offered, an
+			// omitted INTEG where NONE was offered or an AEAD cipher was
+			// chosen (RFC 5282 8).
+			aead := len(rt[message.TransformENCR]) == 1 && message.EncrID(rt[message.TransformENCR][0].ID).IsAEAD()
 			if !(typ == message.TransformKE && contains(ot[typ], KETransform(message.DHNone))) &&
-				!(typ == message.TransformINTEG && contains(ot[typ], IntegTransform(message.IntegNone))) {
+				!(typ == message.TransformINTEG && (aead || contains(ot[typ], IntegTransform(message.IntegNone)))) {
 				return Suite{}, fmt.Errorf("suite: peer accepted %s without a %v transform", Format(reply), typ)
 			}
 		}

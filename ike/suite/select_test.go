@@ -281,12 +281,15 @@ func TestDefaults(t *testing.T) {
 		}
 	}
 	// Two stock configurations agree, and on the first (ike= default) proposal.
-	ikeSet := Numbered(message.ProtoIKE, nil, DefaultIKE)
+	ikeSet, err := Numbered(message.ProtoIKE, nil, DefaultIKE)
+	if err != nil {
+		t.Fatal(err)
+	}
 	got, err := Select(DefaultIKE, ikeSet)
 	if err != nil || Format(got) != "AES_CBC_128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_3072" || got.Number != 1 {
 		t.Fatalf("IKE default against itself: %d %s, %v", got.Number, Format(got), err)
 	}
-	espSet := Numbered(message.ProtoESP, espSPI, DefaultESP)
+	espSet, _ := Numbered(message.ProtoESP, espSPI, DefaultESP)
 	got, err = Select(DefaultESP, espSet)
 	if err != nil || FormatStatus(got) != "AES_CBC_128/HMAC_SHA2_256_128" {
 		t.Fatalf("ESP default against itself: %s, %v", Format(got), err)
@@ -381,9 +384,10 @@ func FuzzSelect(f *testing.F) {
 }
 
 func TestCheckReply(t *testing.T) {
-	offered := Numbered(message.ProtoIKE, nil, []message.Proposal{
+	offered, _ := Numbered(message.ProtoIKE, nil, []message.Proposal{
 		ike(0, gcm256, gcm128, prf384, prf256, ecp384, x25519),
 		ike(0, cbc256, sha256i, prf256, tModp2048),
+		ike(0, gcm256, cbc128, sha256i, prf256, ecp256),
 	})
 	s, err := CheckReply(offered, ike(1, gcm128, prf256, x25519))
 	if err != nil || s.String() != "AES_GCM_16_128/PRF_HMAC_SHA2_256/CURVE_25519" {
@@ -407,7 +411,16 @@ func TestCheckReply(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
-	espOffered := Numbered(message.ProtoESP, espSPI, []message.Proposal{esp(0, gcm256, noneKE, ecp256, esnYes)})
+	if _, err := CheckReply(offered, ike(3, gcm256, prf256, ecp256)); err != nil {
+		t.Errorf("AEAD chosen from a mixed offer: %v", err)
+	}
+	if _, err := CheckReply(offered, ike(3, cbc128, prf256, ecp256)); err == nil {
+		t.Error("CBC chosen without INTEG accepted")
+	}
+	if _, err := Numbered(message.ProtoIKE, nil, make([]message.Proposal, 256)); err == nil {
+		t.Error("256 proposals numbered")
+	}
+	espOffered, _ := Numbered(message.ProtoESP, espSPI, []message.Proposal{esp(0, gcm256, noneKE, ecp256, esnYes)})
 	if _, err := CheckReply(espOffered, esp(1, gcm256)); err == nil {
 		t.Error("ESN omitted although only EXT_SEQ was offered")
 	}

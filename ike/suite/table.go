@@ -1,6 +1,7 @@
 package suite
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -291,11 +292,15 @@ func NewProposal(number uint8, proto message.ProtocolID, spi []byte, ts ...messa
 }
 
 // Numbered returns copies of ps numbered 1, 2, ... with the given protocol
-// and SPI, ready to be put in an SA payload (RFC 7296 3.3.1).
-func Numbered(proto message.ProtocolID, spi []byte, ps []message.Proposal) []message.Proposal {
+// and SPI, ready to be put in an SA payload (RFC 7296 3.3.1). The Proposal
+// Num field is one octet, so more than 255 proposals are an error.
+func Numbered(proto message.ProtocolID, spi []byte, ps []message.Proposal) ([]message.Proposal, error) {
+	if len(ps) > 255 {
+		return nil, fmt.Errorf("suite: %d proposals, an SA payload holds at most 255", len(ps))
+	}
 	out := make([]message.Proposal, len(ps))
 	for i, p := range ps {
 		out[i] = NewProposal(uint8(i+1), proto, spi, p.Transforms...)
 	}
-	return out
+	return out, nil
 }
