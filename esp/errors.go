@@ -29,7 +29,9 @@ var (
 	// the replay window (then the error is also ErrTooOld).
 	ErrReplay error = &kind{msg: "replayed packet"}
 	// ErrTooOld: the sequence number lies behind the replay window
-	// (RFC 4303 3.4.3). It matches ErrReplay as well.
+	// (RFC 4303 3.4.3). It matches ErrReplay as well. With ESN a number
+	// behind the window is read as one in the next 2^32 block
+	// (RFC 4303 A2), so such a packet fails with ErrAuth instead.
 	ErrTooOld error = &kind{msg: "sequence number behind replay window", parent: ErrReplay}
 	// ErrAuth: the ICV did not verify (RFC 4303 3.4.4): wrong key, forged
 	// or damaged packet, or with ESN a wrong guess of the high 32 bits.
