@@ -63,6 +63,9 @@ func Start(nsPath, iface string) (*Capture, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("capture: timeout: %w", err)
 	}
+	// A large buffer so bursts (a TCP transfer under emulation) are not
+	// dropped before the reader copies them out; Stop reports drops.
+	_ = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 32<<20)
 	c := &Capture{fd: fd, done: make(chan struct{})}
 	stopped := make(chan struct{})
 	go func() {
@@ -96,12 +99,21 @@ func Start(nsPath, iface string) (*Capture, error) {
 	return c, nil
 }
 
-// Stop ends the capture and returns every frame seen.
+// Stop ends the capture and returns every frame seen. It fails when the
+// kernel dropped frames, since a test must not draw conclusions from a
+// partial capture.
 func (c *Capture) Stop() ([]Frame, error) {
 	close(c.done)
 	<-c.done2
+	st, serr := unix.GetsockoptTpacketStats(c.fd, unix.SOL_PACKET, unix.PACKET_STATISTICS)
 	unix.Close(c.fd)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.frames, c.err
+	if c.err != nil {
+		return c.frames, fmt.Errorf("capture: %w", c.err)
+	}
+	if serr == nil && st.Drops > 0 {
+		return c.frames, fmt.Errorf("capture: the kernel dropped %d of %d frames", st.Drops, st.Packets)
+	}
+	return c.frames, nil
 }
