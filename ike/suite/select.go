@@ -203,8 +203,8 @@ func match(l, r message.Proposal, o selectOptions) (message.Proposal, bool) {
 			}
 		} else {
 			pref, other := order(message.TransformINTEG, nil, nil)
-			t, ok := pick(pref, other)
-			if !ok || isNone(t) {
+			t, ok := pick(withoutNone(pref), other)
+			if !ok {
 				continue
 			}
 			integ = t
@@ -265,7 +265,8 @@ func match(l, r message.Proposal, o selectOptions) (message.Proposal, bool) {
 	return message.Proposal{}, false
 }
 
-// withoutNone drops NONE transforms, which an IKE SA may not negotiate.
+// withoutNone drops NONE transforms: an IKE SA may not negotiate KE NONE,
+// and a non-AEAD cipher needs a real INTEG.
 func withoutNone(ts []message.Transform) []message.Transform {
 	var out []message.Transform
 	for _, t := range ts {

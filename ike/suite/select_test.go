@@ -133,6 +133,13 @@ func TestSelect(t *testing.T) {
 			want:   esp(1, gcm256, noneKE, esnNo),
 		},
 		{
+			name:   "CBC never takes INTEG NONE, even first in the peer's order",
+			local:  []message.Proposal{esp(0, cbc128, noneI, sha256i, esnNo)},
+			remote: []message.Proposal{esp(1, cbc128, noneI, sha256i, esnNo)},
+			opts:   []Option{PreferPeer()},
+			want:   esp(1, cbc128, sha256i, esnNo),
+		},
+		{
 			name:   "IKE_AUTH CHILD_SA ignores a configured PFS group",
 			local:  []message.Proposal{esp(0, gcm256, ecp384, esnNo)},
 			remote: []message.Proposal{esp(1, gcm256, esnNo)},
