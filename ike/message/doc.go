@@ -45,9 +45,25 @@
 // append IV || ciphertext || ICV, with the prefix as associated data (AEAD)
 // or as the start of the ICV input (encrypt-then-MAC). The same steps are
 // available separately: EncodePayloads, then AppendSKHeader(dst, first,
-// sealedLen), then the caller appends the sealed bytes. RFC 7383 fragments
-// use EncodeFragment or AppendSKFHeader the same way with one chunk of the
-// encoded inner payloads each.
+// sealedLen), then the caller appends the sealed bytes.
+//
+// # Fragments (RFC 7383)
+//
+// Message.EncodeFragments(inner, maxLen, sealer) splits the encoded inner
+// payloads into SKF messages of at most maxLen bytes, each sealed with its
+// own header (through Total Fragments) as associated data; EncodeFragment and
+// AppendSKFHeader do one fragment. On receipt the engine opens each
+// m.Fragment() with m.AssociatedData() and feeds the plaintext to a
+// Reassembly, whose Payloads method decodes the whole chain once Add
+// reports completion.
+//
+// # Helpers
+//
+// Message.String and Payloads.String give log summaries such as
+// "IKE_SA_INIT request 0 [ SA KE Nonce N(COOKIE) ]". IDi/IDr.RestOfPayload
+// return the bytes RFC 7296 2.15 puts into the AUTH computation.
+// EncodeHashAlgorithms/DecodeHashAlgorithms (RFC 7427 4), InvalidKEData and
+// UnsupportedCriticalError.Notify build and read notification data.
 //
 // # Encoding
 //

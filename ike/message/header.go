@@ -32,13 +32,13 @@ type Header struct {
 }
 
 // IsResponse reports whether the Response flag is set.
-func (h *Header) IsResponse() bool { return h.Flags&FlagResponse != 0 }
+func (h Header) IsResponse() bool { return h.Flags&FlagResponse != 0 }
 
 // IsInitiator reports whether the Initiator flag is set, i.e. the sender is
 // the original initiator of the IKE SA.
-func (h *Header) IsInitiator() bool { return h.Flags&FlagInitiator != 0 }
+func (h Header) IsInitiator() bool { return h.Flags&FlagInitiator != 0 }
 
-func (h *Header) String() string {
+func (h Header) String() string {
 	return fmt.Sprintf("%v %016x/%016x mid=%d flags=%v len=%d", h.Exchange, h.SPIi, h.SPIr, h.MessageID, h.Flags, h.Length)
 }
 
