@@ -8,7 +8,7 @@ const (
 	// RFC 4303 3.4.3 says 64 SHOULD be the default.
 	DefaultReplayWindow = 64
 	// MinReplayWindow is the smallest window every implementation MUST
-	// support (RFC 4303 3.4.3); strongSwan and Linux default to it.
+	// support (RFC 4303 3.4.3), and strongSwan's default replay_window.
 	MinReplayWindow = 32
 	// MaxReplayWindow is the largest window accepted, the same bound as the
 	// Linux kernel's ESN replay bitmap (XFRMA_REPLAY_ESN_VAL).

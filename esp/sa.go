@@ -61,7 +61,8 @@ func WithReplayWindow(packets int) Option { return func(o *options) { o.window =
 // SA is one direction of an ESP Security Association, using AES-GCM with a
 // 16-byte ICV (NewSA) or AES-CBC with HMAC-SHA-2 (NewCBCSA). Use Seal on an
 // outbound SA and Open on an inbound one; the two are independent, so one
-// value may also serve both in a test.
+// value may also serve both in a test. An SA is safe for concurrent use by
+// multiple goroutines; create it with NewSA or NewCBCSA.
 type SA struct {
 	spi uint32
 	esn bool
