@@ -171,6 +171,17 @@ func boot(ctx context.Context, img Image, accel string, opt Options) (Result, er
 		return res, fmt.Errorf("vm: %w", err)
 	}
 	console := filepath.Join(xchg, "console")
+	// CYGNET_VM_CONSOLE=FILE keeps the whole guest console, with kernel messages, for debugging boots.
+	keepConsole := os.Getenv("CYGNET_VM_CONSOLE")
+	loglevel := "quiet"
+	if keepConsole != "" {
+		loglevel = "loglevel=7 printk.time=1"
+		defer func() {
+			if data, err := os.ReadFile(console); err == nil {
+				_ = os.WriteFile(keepConsole, data, 0o644)
+			}
+		}()
+	}
 
 	args := []string{
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
@@ -184,7 +195,7 @@ func boot(ctx context.Context, img Image, accel string, opt Options) (Result, er
 		"-virtfs", "local,path=" + xchg + ",mount_tag=xchg,security_model=none",
 		// panic=-1 turns a dead init into an immediate reboot, which -no-reboot turns into qemu exiting.
 		// mitigations=off: nothing untrusted runs in this guest and emulated mitigations are slow.
-		"-append", "console=ttyS0 quiet panic=-1 mitigations=off",
+		"-append", "console=ttyS0 panic=-1 mitigations=off " + loglevel,
 	}
 	ctx, cancel := context.WithTimeout(ctx, opt.Timeout)
 	defer cancel()

@@ -288,3 +288,19 @@ func TestCacheDir(t *testing.T) {
 		t.Errorf("HOME: %s", d)
 	}
 }
+
+// BenchmarkBoot measures a whole guest run of `true`: boot, mounts, command, power-off.
+func BenchmarkBoot(b *testing.B) {
+	if os.Getenv("CYGNET_IN_VM") == "1" || CheckHost() != nil {
+		b.Skip("cannot boot the test guest here")
+	}
+	var boot time.Duration
+	for b.Loop() {
+		res, err := Run(context.Background(), Options{Argv: []string{"true"}})
+		if err != nil || res.ExitCode != 0 {
+			b.Fatalf("exit %d: %v", res.ExitCode, err)
+		}
+		boot += res.Boot
+	}
+	b.ReportMetric(boot.Seconds()/float64(b.N), "boot-s/op")
+}

@@ -35,7 +35,7 @@ func KernelESP() error {
 	modDir := filepath.Join("/lib/modules", rel)
 	var missing []string
 	for _, f := range espFeatures {
-		if !hasFeature(f, cfg, modDir) {
+		if !hasFeature(f, cfg, modDir, "/proc/modules") {
 			missing = append(missing, fmt.Sprintf("%s (module %s)", f.config, f.module))
 		}
 	}
@@ -45,8 +45,10 @@ func KernelESP() error {
 	return nil
 }
 
-func hasFeature(f kernelFeature, cfg map[string]string, modDir string) bool {
-	if listed("/proc/modules", f.module) {
+// hasFeature: loaded (procModules), else configured y, or m with the module installed; without a
+// configuration, built in or installed.
+func hasFeature(f kernelFeature, cfg map[string]string, modDir, procModules string) bool {
+	if listed(procModules, f.module) {
 		return true
 	}
 	if cfg != nil {

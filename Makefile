@@ -1,0 +1,37 @@
+# cygnet: `make demo` shows ESP over a real kernel, `make test` runs everything CI runs.
+# Both need a Debian-family Linux host; scripts/deps.sh installs the packages (as root) on first use.
+
+SHELL := /bin/bash
+export PATH := /usr/local/go/bin:$(PATH)
+GO ?= go
+
+.PHONY: all build test demo deps fmt vet fuzz clean
+
+all: build
+
+# A static binary: nodes get one file, no C library to match.
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -o bin/cygnet ./cmd/cygnet
+
+# Phases, their durations and a summary line: see scripts/test.sh.
+test:
+	scripts/test.sh
+
+# The real-kernel ESP demo, inside a stock Debian kernel under qemu (internal/vm).
+demo: deps
+	CYGNET_VM=1 CYGNET_REQUIRE_VM=1 $(GO) test -count=1 -v -timeout 30m -run TestDemo ./internal/e2e/
+
+deps:
+	scripts/deps.sh
+
+fmt:
+	find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -not -path './bin/*' | xargs -r gofmt -w
+
+vet:
+	$(GO) vet ./...
+
+fuzz:
+	scripts/fuzz.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# The whole test suite, as `make test` runs it (also CI's .ci/run):
+#   deps     scripts/deps.sh: Debian packages the tests need
+#   fmt      gofmt: every .go file formatted
+#   vet      go vet ./...
+#   build    static bin/cygnet
+#   host     go test -race ./... on this machine's kernel; root-only tests must run (CYGNET_REQUIRE_ROOT=1),
+#            tests that need ESP skip here (this kernel may lack it)
+#   vm       packages whose tests call vmtest.Main, run again inside a stock Debian kernel under qemu
+#            (CYGNET_VM=1), where tests that need ESP must pass (CYGNET_REQUIRE_VM=1)
+#   fuzz     every fuzz target for FUZZTIME (5s)
+# Prints each phase's duration and ends with one summary line. Stops at the first failing phase.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+export PATH=/usr/local/go/bin:$PATH
+
+summary=()
+suite_start=$(date +%s)
+
+phase() {
+	local name=$1
+	shift
+	local start rc
+	start=$(date +%s)
+	echo "=== $name"
+	"$@"
+	rc=$?
+	local d=$(($(date +%s) - start))
+	if [ $rc -ne 0 ]; then
+		echo "=== $name FAILED after ${d}s"
+		summary+=("$name FAILED ${d}s")
+		echo "make test: FAIL in phase $name; phases: ${summary[*]}; total $(($(date +%s) - suite_start))s"
+		exit 1
+	fi
+	echo "=== $name ok (${d}s)"
+	summary+=("$name ${d}s")
+}
+
+go_files() { find . -name '*.go' -not -path './.git/*' -not -path '*/testdata/*' -not -path './bin/*'; }
+
+check_fmt() {
+	local bad
+	bad=$(go_files | xargs -r gofmt -l)
+	if [ -n "$bad" ]; then
+		echo "gofmt: these files need formatting (run make fmt):"
+		echo "$bad"
+		return 1
+	fi
+}
+
+# Packages with tests that run in the guest: those whose TestMain calls vmtest.Main.
+vm_packages() {
+	grep -rl --include='*_test.go' 'vmtest\.Main(' . | grep -v '/testdata/' | xargs -r -n1 dirname | sort -u
+}
+
+host_tests() {
+	CYGNET_REQUIRE_ROOT=1 go test -race -count=1 -timeout 20m ./...
+}
+
+vm_tests() {
+	local pkgs
+	mapfile -t pkgs < <(vm_packages)
+	if [ ${#pkgs[@]} -eq 0 ]; then
+		echo "no package calls vmtest.Main"
+		return 0
+	fi
+	echo "in the guest: ${pkgs[*]}"
+	# -p 1: one guest at a time, so each gets both CPUs and timing-sensitive exchanges are not starved.
+	CYGNET_VM=1 CYGNET_REQUIRE_VM=1 go test -count=1 -p 1 -timeout 30m "${pkgs[@]}"
+}
+
+phase deps scripts/deps.sh
+phase fmt check_fmt
+phase vet go vet ./...
+phase build make --no-print-directory build
+phase host host_tests
+phase vm vm_tests
+phase fuzz scripts/fuzz.sh
+echo "make test: PASS; phases: ${summary[*]}; total $(($(date +%s) - suite_start))s"
