@@ -271,6 +271,12 @@ func (h *Handle) stateMessage(req *nl.NetlinkRequest, s *State) {
 	}
 	if s.ReplayWindow != 0 || s.ESN {
 		win := s.ReplayWindow
+		if win == 0 {
+			// The kernel refuses an ESN state with a zero window unless it
+			// carries a direction attribute (XFRMA_SA_DIR, Linux 6.10+);
+			// the window of an outbound SA is never consulted.
+			win = 32
+		}
 		r := &nl.XfrmReplayStateEsn{ReplayWindow: win, BmpLen: (win + 31) / 32}
 		// The kernel wants room for the bitmap after the header.
 		b := append(r.Serialize(), make([]byte, 4*r.BmpLen)...)
