@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"sync"
@@ -176,3 +177,5 @@ func marshalKey(t testing.TB, k crypto.Signer) []byte {
 }
 
 func noAddrs() ([]netip.Addr, error) { return nil, nil }
+
+func deepEqual(a, b any) bool { return reflect.DeepEqual(a, b) }

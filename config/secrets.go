@@ -187,7 +187,9 @@ func (p *secretsParser) entry(pos Pos, line string) error {
 		return fmt.Errorf("config: missing secret type")
 	}
 	if !slices.Contains(secretTypes, typ) {
-		return fmt.Errorf("config: unknown secret type %q: want one of %s", typ, strings.Join(secretTypes, ", "))
+		// The token is not shown: on a line missing its type it is the
+		// secret itself.
+		return fmt.Errorf("config: unknown secret type (not shown, it may be the secret): want one of %s", strings.Join(secretTypes, ", "))
 	}
 	e := Secret{Pos: pos, Type: typ}
 	sels, err := splitValues(ids)

@@ -168,7 +168,7 @@ func lexSw(data []byte) []swTok {
 		case c == '"':
 			s, next, lines, ok := lexQuoted(data, i+1)
 			if !ok {
-				return append(toks, swTok{kind: 'e', text: "unterminated string", line: line})
+				return append(toks, swTok{kind: 'e', text: "unterminated string", line: line}, swTok{kind: 0, line: line})
 			}
 			kind := byte('s')
 			if !inValue {
@@ -204,7 +204,7 @@ func lexSw(data []byte) []swTok {
 				if j < n && data[j] != '=' && data[j] != '\n' {
 					pat, next, lines, ok := lexIncludePattern(data, j)
 					if !ok {
-						return append(toks, swTok{kind: 'e', text: "unterminated string in include", line: line})
+						return append(toks, swTok{kind: 'e', text: "unterminated string in include", line: line}, swTok{kind: 0, line: line})
 					}
 					toks = append(toks, swTok{kind: 'i', text: pat, line: line})
 					line += lines
