@@ -9,6 +9,8 @@
 #   strongswan strongswan-starter             the reference IKEv2 peer (charon, ipsec.conf, ipsec start)
 #   strongswan-swanctl charon-cmd             swanctl/vici and the one-shot initiator
 #   libcharon-extra-plugins                   extra charon plugins the interop scenarios load
+#   libstrongswan-standard-plugins            openssl (ECP groups), gcm, ... for charon
+#   libstrongswan-extra-plugins               curve25519 for charon
 #
 # The guest kernel itself is not installed: internal/vm downloads linux-image-amd64's current version with
 # `apt-get download` into its cache, so apt's package lists must know linux-image-amd64 (checked below).
@@ -18,6 +20,7 @@ packages=(
 	qemu-system-x86 busybox-static cpio kmod dpkg xz-utils
 	iproute2 iputils-ping tcpdump util-linux nftables
 	strongswan strongswan-starter strongswan-swanctl charon-cmd libcharon-extra-plugins
+	libstrongswan-standard-plugins libstrongswan-extra-plugins
 )
 
 missing=()
