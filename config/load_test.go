@@ -272,3 +272,31 @@ func TestRFC3110Key(t *testing.T) {
 		}
 	}
 }
+
+// TestNodeExample loads the example under testdata/config/node1, which the
+// documentation and "cygnet config check" use.
+func TestNodeExample(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"ipsec.conf", "ipsec.secrets", "strongswan.conf"} {
+		b, err := os.ReadFile(filepath.Join(goldenDir(), "node1", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		writeFile(t, filepath.Join(dir, f), string(b), 0o600)
+	}
+	l, ds := Load(LayoutAt(dir), &Options{LocalAddrs: localIs("10.9.0.1")})
+	if len(ds.Errors()) != 0 || len(l.Config.Connections) != 2 {
+		t.Fatalf("%d connections:\n%s", len(l.Config.Connections), listDiags(ds))
+	}
+	for _, d := range ds {
+		if d.Severity == Warning {
+			t.Errorf("warning: %v", d)
+		}
+	}
+	for _, c := range l.Config.Connections {
+		if _, ok := l.Config.Credentials.LookupPSK(ike.IdentityFromAddr(c.Local.Addr), ike.IdentityFromAddr(c.Remote.Addr)); !ok {
+			t.Errorf("%s: no PSK", c.Name)
+		}
+	}
+	checkRoundTrip(t, l.IPsec)
+}
