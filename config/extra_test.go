@@ -1,0 +1,98 @@
+package config
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"math/big"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/ike"
+)
+
+func TestProtoPort(t *testing.T) {
+	tests := []struct {
+		in   string
+		want ike.TrafficSelector
+	}{
+		{"tcp/80", ike.TrafficSelector{Protocol: 6, StartPort: 80, EndPort: 80}},
+		{"17/%any", ike.TrafficSelector{Protocol: 17, StartPort: 0, EndPort: 65535}},
+		{"udp/1701", ike.TrafficSelector{Protocol: 17, StartPort: 1701, EndPort: 1701}},
+		{"udp/l2tp", ike.TrafficSelector{Protocol: 17, StartPort: 1701, EndPort: 1701}},
+		{"tcp/ssh", ike.TrafficSelector{Protocol: 6, StartPort: 22, EndPort: 22}},
+		{"icmp", ike.TrafficSelector{Protocol: 1, StartPort: 0, EndPort: 65535}},
+		{"%any/53", ike.TrafficSelector{Protocol: 0, StartPort: 53, EndPort: 53}},
+		{"tcp/8000-8080", ike.TrafficSelector{Protocol: 6, StartPort: 8000, EndPort: 8080}},
+		{"udp/%opaque", ike.TrafficSelector{Protocol: 17, StartPort: 65535, EndPort: 0}},
+		{"0x32", ike.TrafficSelector{Protocol: 50, StartPort: 0, EndPort: 65535}},
+	}
+	for _, tt := range tests {
+		got, err := parseProtoPort(tt.in)
+		if err != nil || got != tt.want {
+			t.Errorf("%s: %+v, %v", tt.in, got, err)
+			continue
+		}
+		if back, err := parseProtoPort(formatProtoPort(got)); err != nil || back != got {
+			t.Errorf("%s: written as %s, read back %+v %v", tt.in, formatProtoPort(got), back, err)
+		}
+	}
+	for _, bad := range []string{"tcp/65536", "256", "foo", "tcp/80-70", "tcp/x-y", "tcp/-1"} {
+		if _, err := parseProtoPort(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestTemplateConn: a conn that is only a base for also= keeps strongSwan's
+// default (tunnel) and auto=ignore; that is a warning, and the conn is not
+// loaded.
+func TestTemplateConn(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "ipsec.conf"), "conn base\n\tleft=10.0.0.1\n\tauthby=secret\n\nconn real\n\talso=base\n\ttype=transport\n\tright=10.0.0.2\n\tauto=add\n", 0o644)
+	writeFile(t, filepath.Join(dir, "ipsec.secrets"), ": PSK \"a long enough test secret only\"\n", 0o600)
+	l, ds := Load(LayoutAt(dir), &Options{LocalAddrs: localIs("10.0.0.1")})
+	if ds.HasErrors() {
+		t.Fatalf("errors:\n%s", listDiags(ds))
+	}
+	wantDiag(t, ds, Warning, "ipsec.conf", 1, "type", "auto=ignore: not loaded")
+	if len(l.Config.Connections) != 1 || l.Config.Connections[0].Name != "real" || l.Config.Connections[0].Mode != ike.ModeTransport {
+		t.Errorf("connections: %+v", l.Config.Connections)
+	}
+}
+
+func TestCASectionsAndCRLs(t *testing.T) {
+	dir := t.TempDir()
+	ca, caDER := pki.ca(t)
+	writePEM(t, filepath.Join(dir, "ipsec.d", "cacerts", "root.pem"), "CERTIFICATE", caDER, 0o644)
+	writePEM(t, filepath.Join(dir, "elsewhere", "other.pem"), "CERTIFICATE", caDER, 0o644)
+	crlDER, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{
+		Number:     big.NewInt(1),
+		ThisUpdate: fixedNow,
+		NextUpdate: fixedNow.Add(24 * time.Hour),
+	}, ca, pki.caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writePEM(t, filepath.Join(dir, "ipsec.d", "crls", "root.crl"), "X509 CRL", crlDER, 0o644)
+	writeFile(t, filepath.Join(dir, "ipsec.d", "crls", "junk.crl"), "not a crl", 0o644)
+	conf := "ca %default\n\tauto=add\n\nca root\n\tcacert=root.pem\n\tcrluri=http://crl.example.org/root.crl\n\n" +
+		"ca other\n\tcacert=" + filepath.Join(dir, "elsewhere", "other.pem") + "\n\nca broken\n\tcacert=missing.pem\n\nca empty\n\tauto=add\n"
+	writeFile(t, filepath.Join(dir, "ipsec.conf"), conf, 0o644)
+	l, ds := Load(LayoutAt(dir), &Options{LocalAddrs: noAddrs})
+	if len(l.IPsec.CAs) != 4 {
+		t.Fatalf("%d ca sections", len(l.IPsec.CAs))
+	}
+	if l.IPsec.CAs[0].Auto != "add" {
+		t.Errorf("ca %%default not inherited: %+v", l.IPsec.CAs[0])
+	}
+	wantDiag(t, ds, Warning, "ipsec.conf", 6, "crluri", "does not fetch CRLs")
+	wantDiag(t, ds, Error, "ipsec.conf", 12, "cacert", "cannot read certificate")
+	wantDiag(t, ds, Error, "ipsec.conf", 14, "cacert", "without cacert=")
+	wantDiag(t, ds, Warning, "junk.crl", 0, "", "not loaded")
+	cr := l.Config.Credentials
+	if len(cr.CACerts) != 1 || len(cr.CRLs) != 1 {
+		t.Errorf("%d CA certs (the same one three times is kept once), %d CRLs", len(cr.CACerts), len(cr.CRLs))
+	}
+	checkRoundTrip(t, l.IPsec)
+}
