@@ -842,3 +842,13 @@ func parseRFC3110(b []byte) (*rsa.PublicKey, error) {
 	}
 	return &rsa.PublicKey{N: n, E: e}, nil
 }
+
+// String summarises what was loaded; it never shows a secret.
+func (l *Loaded) String() string {
+	cr := l.Config.Credentials
+	return fmt.Sprintf("config.Loaded{%s: %d conns loaded of %d, %d PSKs, %d private keys, %d certs, %d CA certs, %d CRLs}",
+		l.Layout.IPsecConf, len(l.Config.Connections), len(l.IPsec.Conns), len(cr.SharedKeys), len(cr.PrivateKeys), len(cr.Certs), len(cr.CACerts), len(cr.CRLs))
+}
+
+// GoString keeps %#v from printing the credentials.
+func (l *Loaded) GoString() string { return l.String() }
