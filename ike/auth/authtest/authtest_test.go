@@ -1,0 +1,106 @@
+package authtest
+
+import (
+	"crypto"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"net/netip"
+	"testing"
+	"time"
+)
+
+func TestChainVerifiesWithStdlib(t *testing.T) {
+	for _, kt := range []KeyType{ECDSAP256, RSA2048, Ed25519} {
+		t.Run(kt.String(), func(t *testing.T) {
+			ca := Must(NewCA(Options{Subject: pkix.Name{Country: []string{"CH"}, Organization: []string{"Cygnet"}, CommonName: "Root"}, Key: kt}))
+			inter := Must(ca.NewIntermediate(Options{Key: kt}))
+			leaf := Must(inter.Issue(Options{
+				Subject:     pkix.Name{Country: []string{"CH"}, Organization: []string{"Cygnet"}, CommonName: "moon.example.org"},
+				DNSNames:    []string{"moon.example.org"},
+				IPAddresses: []netip.Addr{netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("2001:db8::1")},
+				Key:         kt,
+			}))
+			roots, inters := x509.NewCertPool(), x509.NewCertPool()
+			roots.AddCert(ca.Cert)
+			inters.AddCert(inter.Cert)
+			if _, err := leaf.Cert.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inters, DNSName: "moon.example.org"}); err != nil {
+				t.Fatalf("verify: %v", err)
+			}
+			if got := len(leaf.Chain()); got != 3 || leaf.Root() != ca.Cert {
+				t.Fatalf("chain of %d", got)
+			}
+			if len(leaf.Cert.IPAddresses) != 2 || leaf.Cert.IPAddresses[0].String() != "192.0.2.1" {
+				t.Fatalf("IPs %v", leaf.Cert.IPAddresses)
+			}
+			if leaf.Cert.IsCA || !inter.Cert.IsCA {
+				t.Fatal("CA flags wrong")
+			}
+		})
+	}
+}
+
+func TestPEM(t *testing.T) {
+	ca := Must(NewCA(Options{Key: RSA2048}))
+	b, _ := pem.Decode(CertPEM(ca.Cert))
+	if b == nil || b.Type != "CERTIFICATE" {
+		t.Fatal("cert PEM")
+	}
+	if c, err := x509.ParseCertificate(b.Bytes); err != nil || !c.Equal(ca.Cert) {
+		t.Fatalf("cert PEM round trip: %v", err)
+	}
+	for _, enc := range []func() ([]byte, error){
+		func() ([]byte, error) { return KeyPEM(ca.Key) },
+		func() ([]byte, error) { return LegacyKeyPEM(ca.Key) },
+	} {
+		p, err := enc()
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := pem.Decode(p)
+		var key any
+		switch b.Type {
+		case "PRIVATE KEY":
+			key, err = x509.ParsePKCS8PrivateKey(b.Bytes)
+		case "RSA PRIVATE KEY":
+			key, err = x509.ParsePKCS1PrivateKey(b.Bytes)
+		default:
+			t.Fatalf("type %q", b.Type)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ca.Key.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(key.(crypto.Signer).Public()) {
+			t.Fatal("key PEM round trip lost the key")
+		}
+	}
+	pp, err := PublicKeyPEM(ca.Key.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ = pem.Decode(pp)
+	if pub, err := x509.ParsePKIXPublicKey(b.Bytes); err != nil || !ca.Key.Public().(interface{ Equal(crypto.PublicKey) bool }).Equal(pub) {
+		t.Fatalf("public key PEM: %v", err)
+	}
+}
+
+func TestCRL(t *testing.T) {
+	ca := Must(NewCA(Options{}))
+	leaf := Must(ca.Issue(Options{DNSNames: []string{"sun"}}))
+	now := time.Now()
+	crl := Must(ca.CRL([]*x509.Certificate{leaf.Cert}, now, now.Add(time.Hour)))
+	if err := crl.CheckSignatureFrom(ca.Cert); err != nil {
+		t.Fatal(err)
+	}
+	if len(crl.RevokedCertificateEntries) != 1 || crl.RevokedCertificateEntries[0].SerialNumber.Cmp(leaf.Cert.SerialNumber) != 0 {
+		t.Fatal("revoked serial missing")
+	}
+	other := Must(NewKey(ECDSAP256))
+	forged := Must(ca.CRLSignedBy(other, nil, now, now.Add(time.Hour)))
+	if err := forged.CheckSignatureFrom(ca.Cert); err == nil {
+		t.Fatal("forged CRL verifies")
+	}
+	if b, _ := pem.Decode(CRLPEM(crl)); b == nil || b.Type != "X509 CRL" {
+		t.Fatal("CRL PEM")
+	}
+}
