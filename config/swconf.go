@@ -83,6 +83,12 @@ type StrongswanConf struct {
 	RetransmitBase    float64       // charon.retransmit_base, 1.8
 	MakeBeforeBreak   bool          // charon.make_before_break, no in 5.9
 	ReplayWindow      uint32        // charon.replay_window, 32
+	RetransmitJitter  int           // charon.retransmit_jitter, percent, 0
+	RetransmitLimit   time.Duration // charon.retransmit_limit, 0 = none
+	KeepAlive         time.Duration // charon.keep_alive, NAT-T keepalive interval, 20 s
+	InitLimitHalfOpen int           // charon.init_limit_half_open, 0 = no limit
+	CookieThreshold   int           // charon.cookie_threshold, 10
+	DoSProtection     bool          // charon.dos_protection, yes
 	FileLog           []LogTarget
 	SysLog            []LogTarget
 }
@@ -98,6 +104,9 @@ func NewStrongswanConf() *StrongswanConf {
 		RetransmitTimeout: 4 * time.Second,
 		RetransmitBase:    1.8,
 		ReplayWindow:      32,
+		KeepAlive:         20 * time.Second,
+		CookieThreshold:   10,
+		DoSProtection:     true,
 	}
 }
 
@@ -389,7 +398,8 @@ func parseSwBool(v string) (bool, error) {
 
 // swKeysUsed are the charon settings cygnet implements.
 var swKeysUsed = []string{"port", "port_nat_t", "install_routes", "retransmit_tries", "retransmit_timeout",
-	"retransmit_base", "make_before_break", "replay_window", "filelog", "syslog"}
+	"retransmit_base", "make_before_break", "replay_window", "filelog", "syslog", "retransmit_jitter",
+	"retransmit_limit", "keep_alive", "init_limit_half_open", "cookie_threshold", "dos_protection"}
 
 func (c *StrongswanConf) interpret(d *diags) {
 	root := c.Root
@@ -425,13 +435,45 @@ func (c *StrongswanConf) interpret(d *diags) {
 			} else {
 				c.PortNATT = uint16(n)
 			}
-		case "install_routes":
+		case "install_routes", "dos_protection":
 			b, err := parseSwBool(s.Value)
 			if err != nil {
 				bad(err)
 				continue
 			}
-			c.InstallRoutes = b
+			if s.Key == "install_routes" {
+				c.InstallRoutes = b
+			} else {
+				c.DoSProtection = b
+			}
+		case "retransmit_jitter", "init_limit_half_open", "cookie_threshold":
+			n, err := strconv.ParseUint(s.Value, 10, 31)
+			if err != nil || (s.Key == "retransmit_jitter" && n > 100) {
+				bad(fmt.Errorf("bad number %q", s.Value))
+				continue
+			}
+			switch s.Key {
+			case "retransmit_jitter":
+				c.RetransmitJitter = int(n)
+			case "init_limit_half_open":
+				c.InitLimitHalfOpen = int(n)
+			default:
+				c.CookieThreshold = int(n)
+			}
+		case "retransmit_limit":
+			f, err := strconv.ParseFloat(s.Value, 64)
+			if err != nil || f < 0 || f > 86400 {
+				bad(fmt.Errorf("bad limit %q: seconds", s.Value))
+				continue
+			}
+			c.RetransmitLimit = time.Duration(f * float64(time.Second))
+		case "keep_alive":
+			d, err := parseDuration(s.Value)
+			if err != nil {
+				bad(err)
+				continue
+			}
+			c.KeepAlive = d
 		case "make_before_break":
 			b, err := parseSwBool(s.Value)
 			if err != nil {

@@ -19,6 +19,10 @@ charon {
   retransmit_base = 1.4
   make_before_break = yes
   replay_window = "128"
+  keep_alive = 30s
+  cookie_threshold = 5
+  init_limit_half_open = 1000
+  retransmit_jitter = 20
   filelog {
     charon {
       path = /var/log/charon.log
@@ -65,6 +69,10 @@ libtls {
 		{"retransmit_base", c.RetransmitBase, 1.4},
 		{"make_before_break", c.MakeBeforeBreak, true},
 		{"replay_window", c.ReplayWindow, uint32(128)},
+		{"keep_alive", c.KeepAlive, 30 * time.Second},
+		{"cookie_threshold", c.CookieThreshold, 5},
+		{"init_limit_half_open", c.InitLimitHalfOpen, 1000},
+		{"retransmit_jitter", c.RetransmitJitter, 20},
 		{"filelog targets", len(c.FileLog), 2},
 		{"syslog targets", len(c.SysLog), 1},
 	}
@@ -86,8 +94,8 @@ libtls {
 		t.Errorf("libtls.suites = %q", s.Value)
 	}
 	wantDiag(t, ds, Info, "strongswan.conf", 3, "charon.load", "not applicable")
-	wantDiag(t, ds, Info, "strongswan.conf", 37, "libtls", "not applicable")
-	wantDiag(t, ds, Info, "strongswan.conf", 29, "charon.plugins", "not applicable")
+	wantDiag(t, ds, Info, "strongswan.conf", 41, "libtls", "not applicable")
+	wantDiag(t, ds, Info, "strongswan.conf", 33, "charon.plugins", "not applicable")
 	for _, d := range ds {
 		if d.Severity != Info {
 			t.Errorf("unexpected %v", d)
