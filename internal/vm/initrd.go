@@ -18,11 +18,13 @@ import (
 //
 // PID 1 itself chroots (exec chroot): kernel threads share PID 1's fs_struct, so the kernel's module
 // autoloader (request_module running /sbin/modprobe for crypto templates like gcm or rfc4106) then finds
-// the host's modprobe and the bind-mounted /lib/modules. A busybox copy in /.cygnet lets run.sh power off.
+// the host's modprobe and the bind-mounted /lib/modules. A busybox copy in /.cygnet runs run.sh, so the
+// guest needs no host binary until the command itself. Every exit is a reboot, which qemu -no-reboot turns
+// into qemu exiting; it needs no ACPI.
 const initScript = `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 export PATH=/bin
-fail() { echo "cygnet-init: $*"; sync; poweroff -f; }
+fail() { echo "cygnet-init: $*"; sync; reboot -f; }
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
@@ -42,7 +44,7 @@ mount --move /proc /newroot/proc
 mount --move /sys /newroot/sys
 mount --move /dev /newroot/dev
 [ -f /newroot/xchg/run.sh ] || fail "no run.sh in the exchange folder"
-exec chroot /newroot /bin/sh /xchg/run.sh
+exec chroot /newroot /.cygnet/busybox sh /xchg/run.sh
 fail "chroot failed"
 `
 

@@ -195,7 +195,7 @@ func boot(ctx context.Context, img Image, accel string, opt Options) (Result, er
 		"-virtfs", "local,path=" + xchg + ",mount_tag=xchg,security_model=none",
 		// panic=-1 turns a dead init into an immediate reboot, which -no-reboot turns into qemu exiting.
 		// mitigations=off: nothing untrusted runs in this guest and emulated mitigations are slow.
-		"-append", "console=ttyS0 panic=-1 mitigations=off " + loglevel,
+		"-append", "console=ttyS0 panic=-1 mitigations=off pci=noacpi " + loglevel,
 	}
 	ctx, cancel := context.WithTimeout(ctx, opt.Timeout)
 	defer cancel()
@@ -298,20 +298,24 @@ func cpuModel(accel string) string {
 	return "max"
 }
 
-// runScript renders what the guest's chroot shell executes: finish the mounts the command expects, run it
-// with exactly the requested environment, report its status, power off.
+// runScript renders what the guest runs after chroot: finish the mounts the command expects, run it with
+// exactly the requested environment, report its status, reboot (which -no-reboot turns into qemu exiting).
+// It runs under the busybox copied into the guest's tmpfs, and uses only its applets up to the command:
+// every host binary would be loaded over 9p, which costs seconds under emulation.
 func runScript(img Image, opt Options) (string, error) {
 	var b strings.Builder
-	b.WriteString("# written by cygnet internal/vm for one guest run\n")
-	b.WriteString("mount -t tmpfs -o mode=755 run /run\n")
-	b.WriteString("mkdir -p /dev/pts /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs shm /dev/shm\n")
-	fmt.Fprintf(&b, "mkdir -p /lib/modules && mount --bind %s /lib/modules\n", shellQuote(img.Modules))
-	b.WriteString("hostname cygnet-vm 2>/dev/null\n")
-	b.WriteString("ip link set lo up 2>/dev/null\n")
-	fmt.Fprintf(&b, "cd %s || { echo 'vm: cannot enter %s in the guest' > /xchg/%s; echo 126 > /xchg/%s; sync; exec /.cygnet/busybox poweroff -f; }\n",
+	b.WriteString("# written by cygnet internal/vm for one guest run; interpreted by busybox sh\n")
+	b.WriteString("bb=/.cygnet/busybox\n")
+	b.WriteString("\"$bb\" mount -t tmpfs -o mode=755 run /run\n")
+	b.WriteString("\"$bb\" mkdir -p /dev/pts /dev/shm && \"$bb\" mount -t devpts devpts /dev/pts && \"$bb\" mount -t tmpfs shm /dev/shm\n")
+	fmt.Fprintf(&b, "\"$bb\" mkdir -p /lib/modules && \"$bb\" mount -o bind %s /lib/modules\n", shellQuote(img.Modules))
+	b.WriteString("\"$bb\" hostname cygnet-vm\n")
+	b.WriteString("\"$bb\" ip link set lo up\n")
+	fmt.Fprintf(&b, "cd %s || { echo 'vm: cannot enter %s in the guest' > /xchg/%s; echo 126 > /xchg/%s; \"$bb\" sync; exec \"$bb\" reboot -f; }\n",
 		shellQuote(opt.Dir), strings.ReplaceAll(opt.Dir, "'", ""), xchgOut, xchgRC)
 	fmt.Fprintf(&b, ": > /xchg/%s\n", xchgStarted)
-	b.WriteString("env -i")
+	// The host's env, not busybox's: busybox would run its own applets for names like sh or ip.
+	b.WriteString("/usr/bin/env -i")
 	env := append([]string{"PATH=" + guestPath, "HOME=/root"}, opt.Env...)
 	env = append(env, "CYGNET_IN_VM=1")
 	for _, kv := range env {
@@ -335,8 +339,8 @@ func runScript(img Image, opt Options) (string, error) {
 		b.WriteString(" " + shellQuote(a))
 	}
 	fmt.Fprintf(&b, " < /dev/null > /xchg/%s 2>&1\n", xchgOut)
-	fmt.Fprintf(&b, "echo $? > /xchg/%s.tmp && mv /xchg/%s.tmp /xchg/%s\n", xchgRC, xchgRC, xchgRC)
-	b.WriteString("sync\nexec /.cygnet/busybox poweroff -f\n")
+	fmt.Fprintf(&b, "echo $? > /xchg/%s.tmp && \"$bb\" mv /xchg/%s.tmp /xchg/%s\n", xchgRC, xchgRC, xchgRC)
+	b.WriteString("\"$bb\" sync\nexec \"$bb\" reboot -f\n")
 	return b.String(), nil
 }
 

@@ -141,6 +141,10 @@ func TestRunRejectsBadInput(t *testing.T) {
 // TestRunScriptQuoting runs the rendered command line through a real shell on the host to prove that
 // arguments and environment values survive quoting byte for byte.
 func TestRunScriptQuoting(t *testing.T) {
+	bb, err := findBusybox()
+	if err != nil {
+		t.Skip(err)
+	}
 	run := func(opt Options) string {
 		t.Helper()
 		script, err := runScript(Image{Modules: "/m"}, opt)
@@ -148,9 +152,9 @@ func TestRunScriptQuoting(t *testing.T) {
 			t.Fatal(err)
 		}
 		// The command line is the one starting with env -i; quoted arguments may contain newlines.
-		if i := strings.Index(script, "\nenv -i "); i >= 0 {
+		if i := strings.Index(script, "\n/usr/bin/env -i "); i >= 0 {
 			if cmdline, _, ok := strings.Cut(script[i+1:], " < /dev/null > /xchg/out 2>&1\n"); ok {
-				out, err := exec.Command("sh", "-c", cmdline).Output()
+				out, err := exec.Command(bb, "sh", "-c", cmdline).Output()
 				if err != nil {
 					t.Fatalf("sh -c %s: %v", cmdline, err)
 				}
