@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"math/big"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -95,4 +96,36 @@ func TestCASectionsAndCRLs(t *testing.T) {
 		t.Errorf("%d CA certs (the same one three times is kept once), %d CRLs", len(cr.CACerts), len(cr.CRLs))
 	}
 	checkRoundTrip(t, l.IPsec)
+}
+
+func TestChanges(t *testing.T) {
+	old, _ := parseConf(t, "conn a\n\ttype=transport\nconn b\n\ttype=transport\n\tauto=add\nconn c\n\ttype=transport\n")
+	cur, _ := parseConf(t, "# moved down a line\n\nconn b\n\ttype=transport\n\tauto=start\nconn a\n\ttype=transport\nconn d\n\ttype=transport\n")
+	added, removed, changed := Changes(old, cur)
+	if len(added) != 1 || added[0] != "d" || len(removed) != 1 || removed[0] != "c" || len(changed) != 1 || changed[0] != "b" {
+		t.Errorf("added %v removed %v changed %v", added, removed, changed)
+	}
+}
+
+func TestQuotedKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	key, _ := pki.host(t, "sun")
+	writePEM(t, filepath.Join(dir, "ipsec.d", "private", "sun key.pem"), "PRIVATE KEY", marshalKey(t, key), 0o600)
+	writeFile(t, filepath.Join(dir, "ipsec.secrets"), ": RSA \"sun key.pem\" # a comment\n", 0o600)
+	writeFile(t, filepath.Join(dir, "ipsec.conf"), "config setup\n", 0o644)
+	l, ds := Load(LayoutAt(dir), &Options{LocalAddrs: noAddrs})
+	if ds.HasErrors() || len(l.Config.Credentials.PrivateKeys) != 1 {
+		t.Errorf("quoted key file: %d keys\n%s", len(l.Config.Credentials.PrivateKeys), listDiags(ds))
+	}
+}
+
+func TestUnreadableSecrets(t *testing.T) {
+	if os.Geteuid() == 0 {
+		t.Skip("root reads files whatever their mode")
+	}
+	dir := t.TempDir()
+	p := filepath.Join(dir, "ipsec.secrets")
+	writeFile(t, p, ": PSK \"x\"\n", 0o000)
+	_, ds := ParseSecretsFile(p, dir)
+	wantDiag(t, ds, Error, "ipsec.secrets", 0, "", "permission denied")
 }
