@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 
-.PHONY: all build test demo deps fmt vet fuzz clean
+.PHONY: all build test demo deps fmt vet fuzz install clean
 
 all: build
 
@@ -32,6 +32,10 @@ vet:
 
 fuzz:
 	scripts/fuzz.sh
+
+# The binary, `ipsec`/`strongswan` links and systemd units (see scripts/install.sh; DESTDIR, FORCE=1).
+install: build
+	scripts/install.sh
 
 clean:
 	rm -rf bin
