@@ -23,6 +23,8 @@ func testKeymat(n int) []byte {
 	return k
 }
 
+func isErr(err, target error) bool { return err != nil && errors.Is(err, target) }
+
 // pair returns a sending and a receiving SA sharing key material.
 func pair(t testing.TB, keyLen int, opts ...Option) (tx, rx *SA) {
 	t.Helper()
