@@ -229,7 +229,15 @@ func parseProtoPort(v string) (ike.TrafficSelector, error) {
 
 func formatProtoPort(ts ike.TrafficSelector) string {
 	proto := "%any"
-	if ts.Protocol != 0 {
+	switch ts.Protocol {
+	case 0:
+	case 1:
+		proto = "icmp"
+	case 6:
+		proto = "tcp"
+	case 17:
+		proto = "udp"
+	default:
 		proto = strconv.Itoa(int(ts.Protocol))
 	}
 	switch {
