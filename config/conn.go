@@ -347,7 +347,7 @@ func interpret(raw *RawFile, d *diags) *IPsecConf {
 		before := len(d.list)
 		t := &target{ca: ca}
 		for _, st := range s.Effective() {
-			applySetting(d, t, SectionCA, s.Name, st, ca.pos)
+			applySetting(d, t, SectionCA, "ca "+s.Name, st, ca.pos)
 		}
 		ca.Settings = s.Effective()
 		validateCA(d, ca, &cfg.Setup)
@@ -362,7 +362,7 @@ func interpret(raw *RawFile, d *diags) *IPsecConf {
 		before := len(d.list)
 		t := &target{conn: c}
 		for _, st := range s.Effective() {
-			applySetting(d, t, SectionConn, s.Name, st, c.pos)
+			applySetting(d, t, SectionConn, "conn "+s.Name, st, c.pos)
 		}
 		c.Settings = s.Effective()
 		if s.alsoBroken {
@@ -383,6 +383,7 @@ func interpret(raw *RawFile, d *diags) *IPsecConf {
 // applySetting interprets one setting. pos records where each canonical
 // keyword was set.
 func applySetting(d *diags, t *target, kind SectionKind, conn string, st Setting, pos map[string]Pos) {
+	// conn is the section label for diagnostics ("conn NAME", "ca NAME")
 	k, side, ok := lookupKeyword(st.Key, kind)
 	if !ok {
 		if other, elsewhere := knownElsewhere(st.Key, kind); elsewhere {
@@ -447,15 +448,15 @@ func validateCA(d *diags, ca *CA, setup *Setup) {
 		return ca.Pos
 	}
 	if ca.CACert == "" {
-		d.add(Error, ca.Pos, ca.Name, "cacert", "ca section without cacert=")
+		d.add(Error, ca.Pos, "ca "+ca.Name, "cacert", "ca section without cacert=")
 	}
 	for _, k := range []string{"crluri", "crluri2", "ocspuri", "ocspuri2"} {
 		if _, ok := ca.pos[k]; ok {
-			d.add(Warning, at(k), ca.Name, k, "not implemented: cygnet does not fetch CRLs or ask OCSP responders; revocation is checked against ipsec.d/crls only")
+			d.add(Warning, at(k), "ca "+ca.Name, k, "not implemented: cygnet does not fetch CRLs or ask OCSP responders; revocation is checked against ipsec.d/crls only")
 		}
 	}
 	if ca.CertURIBase != "" {
-		d.add(Warning, at("certuribase"), ca.Name, "certuribase", "not implemented: hash-and-URL certificates are not fetched")
+		d.add(Warning, at("certuribase"), "ca "+ca.Name, "certuribase", "not implemented: hash-and-URL certificates are not fetched")
 	}
 }
 
@@ -465,13 +466,13 @@ func validateConn(d *diags, c *Conn) {
 	// a warning, and becomes an error only for conns that are loaded.
 	errf := func(key, format string, args ...any) {
 		if c.Auto == "ignore" {
-			d.add(Warning, c.PosOf(key), c.Name, key, format+" (auto=ignore: not loaded)", args...)
+			d.add(Warning, c.PosOf(key), "conn "+c.Name, key, format+" (auto=ignore: not loaded)", args...)
 			return
 		}
-		d.add(Error, c.PosOf(key), c.Name, key, format, args...)
+		d.add(Error, c.PosOf(key), "conn "+c.Name, key, format, args...)
 	}
 	warnf := func(key, format string, args ...any) {
-		d.add(Warning, c.PosOf(key), c.Name, key, format, args...)
+		d.add(Warning, c.PosOf(key), "conn "+c.Name, key, format, args...)
 	}
 
 	if c.KeyExchange == "ikev1" {
@@ -539,7 +540,7 @@ func validateConn(d *diags, c *Conn) {
 		}
 		if e.end.Firewall && e.end.Updown != "" {
 			// an error in strongSwan too, whatever auto= says
-			d.add(Error, c.PosOf(e.side+"firewall"), c.Name, e.side+"firewall", "cannot have both %sfirewall and %supdown", e.side, e.side)
+			d.add(Error, c.PosOf(e.side+"firewall"), "conn "+c.Name, e.side+"firewall", "cannot have both %sfirewall and %supdown", e.side, e.side)
 		}
 		if e.end.AllowAny {
 			warnf(e.side+"allowany", "not implemented: the peer address is not allowed to change")
@@ -554,7 +555,7 @@ func validateConn(d *diags, c *Conn) {
 			warnf(e.side+"sendcert", "not implemented: cygnet sends its certificate when the peer asks for one")
 		}
 		if err := checkHost(e.end.Host); err != nil {
-			d.add(Error, c.PosOf(e.side), c.Name, e.side, "%s", errMsg(err))
+			d.add(Error, c.PosOf(e.side), "conn "+c.Name, e.side, "%s", errMsg(err))
 		}
 		if c.Mode() == ike.ModeTransport {
 			host, err := netip.ParseAddr(e.end.Host)

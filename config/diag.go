@@ -56,8 +56,9 @@ type Diagnostic struct {
 	// Keyword is the ipsec.conf keyword, ipsec.secrets type or
 	// strongswan.conf key concerned; empty for syntax errors.
 	Keyword string
-	// Conn names the conn or ca section concerned, if any.
-	Conn    string
+	// Section names the section concerned: "conn NAME" or "ca NAME";
+	// empty for findings about a file or config setup.
+	Section string
 	Message string
 }
 
@@ -67,8 +68,9 @@ func (d Diagnostic) String() string {
 	b.WriteString(": ")
 	b.WriteString(d.Severity.String())
 	b.WriteString(": ")
-	if d.Conn != "" {
-		fmt.Fprintf(&b, "conn %s: ", d.Conn)
+	if d.Section != "" {
+		b.WriteString(d.Section)
+		b.WriteString(": ")
 	}
 	if d.Keyword != "" {
 		b.WriteString(d.Keyword)
@@ -130,7 +132,7 @@ type diags struct {
 // configuration never looks valid because its errors were not recorded.
 const maxCollected = 4 * maxDiagnostics
 
-func (d *diags) add(sev Severity, pos Pos, conn, kw, format string, args ...any) {
+func (d *diags) add(sev Severity, pos Pos, section, kw, format string, args ...any) {
 	if len(d.list) >= maxCollected {
 		if sev == Error && !d.overflow {
 			d.overflow = true
@@ -138,7 +140,7 @@ func (d *diags) add(sev Severity, pos Pos, conn, kw, format string, args ...any)
 		}
 		return
 	}
-	d.list = append(d.list, Diagnostic{Severity: sev, Pos: pos, Conn: conn, Keyword: kw, Message: fmt.Sprintf(format, args...)})
+	d.list = append(d.list, Diagnostic{Severity: sev, Pos: pos, Section: section, Keyword: kw, Message: fmt.Sprintf(format, args...)})
 }
 
 func (d *diags) errorf(pos Pos, kw, format string, args ...any) {

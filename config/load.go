@@ -166,7 +166,7 @@ func Load(l Layout, opts *Options) (*Loaded, Diagnostics) {
 // syntax error, a missing include): strongSwan then loads nothing.
 func syntaxBroken(ds Diagnostics) bool {
 	for _, d := range ds {
-		if d.Severity == Error && d.Conn == "" {
+		if d.Severity == Error && d.Section == "" {
 			return true
 		}
 	}
@@ -229,7 +229,7 @@ func (ld *loader) credentials() {
 		}
 		certs, err := loadCerts(f)
 		if err != nil {
-			ld.d.add(Error, ca.pos["cacert"], ca.Name, "cacert", "%s", errMsg(err))
+			ld.d.add(Error, ca.pos["cacert"], "ca "+ca.Name, "cacert", "%s", errMsg(err))
 			continue
 		}
 		for _, c := range certs {
@@ -337,7 +337,7 @@ func (ld *loader) isLocal(c *Conn, side, host string) bool {
 	}
 	local, err := ld.localAddrs()
 	if err != nil {
-		ld.d.add(Warning, c.PosOf(side), c.Name, side, "cannot list local addresses: %v", err)
+		ld.d.add(Warning, c.PosOf(side), "conn "+c.Name, side, "cannot list local addresses: %v", err)
 		return false
 	}
 	var addrs []netip.Addr
@@ -346,7 +346,7 @@ func (ld *loader) isLocal(c *Conn, side, host string) bool {
 	} else {
 		addrs, err = ResolveHost(context.Background(), ld.opts.Resolver, host)
 		if err != nil {
-			ld.d.add(Warning, c.PosOf(side), c.Name, side, "cannot resolve %q to decide which end is local: %v", host, err)
+			ld.d.add(Warning, c.PosOf(side), "conn "+c.Name, side, "cannot resolve %q to decide which end is local: %v", host, err)
 			return false
 		}
 	}
@@ -469,10 +469,10 @@ func withDefaults(props []ike.Proposal, strict bool, defaults []ike.Proposal) []
 
 func (ld *loader) endpoint(c *Conn, side string, e *End, auth string, isLocal bool) ike.Endpoint {
 	errf := func(key, format string, args ...any) {
-		ld.d.add(Error, c.PosOf(key), c.Name, key, format, args...)
+		ld.d.add(Error, c.PosOf(key), "conn "+c.Name, key, format, args...)
 	}
 	warnf := func(key, format string, args ...any) {
-		ld.d.add(Warning, c.PosOf(key), c.Name, key, format, args...)
+		ld.d.add(Warning, c.PosOf(key), "conn "+c.Name, key, format, args...)
 	}
 	ep := ike.Endpoint{
 		Host:      e.Host,

@@ -652,7 +652,7 @@ func (p *confParser) parseSetting(path string, ip *int, toks []token, fail func(
 			p.current.dupReported = map[string]bool{}
 		}
 		p.current.dupReported[key] = true
-		p.d.add(Info, pos, p.current.Name, key, "set again, overriding %s (the last value wins)", prev.Pos)
+		p.d.add(Info, pos, sectionLabel(p.current), key, "set again, overriding %s (the last value wins)", prev.Pos)
 	}
 	p.current.add(st)
 }
@@ -722,7 +722,7 @@ func (p *confParser) resolveOne(list []*Section, s, def *Section, stack []*Secti
 		parent := findSection(list, a.Value)
 		switch {
 		case parent == nil:
-			p.d.add(Error, a.Pos, s.Name, "also", "%s %q not found", kind, a.Value)
+			p.d.add(Error, a.Pos, sectionLabel(s), "also", "%s %q not found", kind, a.Value)
 			ok = false
 			continue
 		case slices.Contains(stack, parent):
@@ -731,7 +731,7 @@ func (p *confParser) resolveOne(list []*Section, s, def *Section, stack []*Secti
 				names = append(names, x.Name)
 			}
 			names = append(names, parent.Name)
-			p.d.add(Error, a.Pos, s.Name, "also", "also= loop: %s", strings.Join(names, " -> "))
+			p.d.add(Error, a.Pos, sectionLabel(s), "also", "also= loop: %s", strings.Join(names, " -> "))
 			ok = false
 			continue
 		}
@@ -758,4 +758,16 @@ func (p *confParser) resolveOne(list []*Section, s, def *Section, stack []*Secti
 		s.alsoBroken = true
 	}
 	return ok
+}
+
+// sectionLabel names a section in diagnostics: "conn NAME", "ca NAME", or
+// nothing for config setup.
+func sectionLabel(s *Section) string {
+	switch s.Kind {
+	case SectionConn:
+		return "conn " + s.Name
+	case SectionCA:
+		return "ca " + s.Name
+	}
+	return ""
 }

@@ -407,7 +407,7 @@ func (c *StrongswanConf) interpret(d *diags) {
 		d.add(Info, s.Pos, "", s.Key, "top-level setting not applicable to cygnet")
 	}
 	for _, sec := range root.Sections {
-		if sec.Name != "charon" && sec.Name != "charon-systemd" {
+		if sec.Name != "charon" {
 			d.add(Info, sec.Pos, "", sec.Name, "section not applicable to cygnet, ignored")
 		}
 	}
