@@ -62,10 +62,12 @@ var (
 )
 
 // The AlgorithmIdentifiers we send. The RSA and ECDSA ones are the DER
-// objects of RFC 7427 Appendix A (RSA with NULL parameters, ECDSA with none,
-// as RFC 8017 and RFC 5758 require); Ed25519 has no parameters (RFC 8410 3,
-// RFC 8420 2). The PSS ones follow RFC 7427 A.4.3: hash and MGF1 hash the
-// same, salt as long as the hash, trailerField written out.
+// objects of RFC 7427 Appendix A.1.2-A.1.4 and A.3.2-A.3.4 (RSA with NULL
+// parameters, ECDSA with none, as RFC 8017 and RFC 5758 require); Ed25519
+// is RFC 8420 Appendix A.1 (no parameters, RFC 8410 3). RSASSA-PSS with
+// SHA-256 is RFC 7427 A.4.3 byte for byte; SHA-384 and SHA-512 have no
+// RFC blob and are built the same way: hash and MGF1 hash equal, salt as
+// long as the hash, trailerField written out.
 var (
 	algRSASHA256 = sigAlg{"sha256WithRSAEncryption", kindRSA, crypto.SHA256, message.HashSHA2_256, false,
 		[]byte{0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01, 0x0b, 0x05, 0x00}}
