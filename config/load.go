@@ -162,11 +162,12 @@ func Load(l Layout, opts *Options) (*Loaded, Diagnostics) {
 	return out, dedupe(d.list)
 }
 
-// syntaxBroken reports whether parsing found an error outside any conn (a
-// syntax error, a missing include): strongSwan then loads nothing.
+// syntaxBroken reports whether parsing found an error that makes
+// strongSwan's starter reject the whole file: a syntax error, a missing
+// include, an also= reference that is missing or loops.
 func syntaxBroken(ds Diagnostics) bool {
 	for _, d := range ds {
-		if d.Severity == Error && d.Section == "" {
+		if d.Severity == Error && (d.Section == "" || d.Keyword == "also") {
 			return true
 		}
 	}

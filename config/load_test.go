@@ -300,3 +300,13 @@ func TestNodeExample(t *testing.T) {
 	}
 	checkRoundTrip(t, l.IPsec)
 }
+
+func TestBrokenAlsoLoadsNothing(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, "ipsec.conf"), "conn good\n\ttype=transport\n\tauto=add\n\tleft=10.0.0.1\nconn bad\n\ttype=transport\n\talso=missing\n", 0o644)
+	l, ds := Load(LayoutAt(dir), &Options{LocalAddrs: noAddrs})
+	wantDiag(t, ds, Error, "ipsec.conf", 7, "also", "not found")
+	if len(l.Config.Connections) != 0 {
+		t.Errorf("strongSwan rejects the whole file on a broken also=; %d conns loaded", len(l.Config.Connections))
+	}
+}
