@@ -36,6 +36,16 @@ type Config struct {
 
 	// UniqueIDs is ipsec.conf's "config setup" uniqueids.
 	UniqueIDs UniqueIDPolicy
+
+	// HalfOpenLimit bounds the responder IKE SAs that have answered
+	// IKE_SA_INIT but not yet completed IKE_AUTH (strongswan.conf
+	// charon.init_limit_half_open); further IKE_SA_INIT requests are dropped.
+	// 0 means cygnet's default of 1000, negative means no limit.
+	HalfOpenLimit int
+	// CookieThreshold is the number of half-open SAs from which the
+	// responder demands a COOKIE (RFC 7296 2.6; charon.cookie_threshold).
+	// 0 means strongSwan's default of 10, negative means always.
+	CookieThreshold int
 }
 
 // Mode is the IPsec mode of a CHILD_SA.

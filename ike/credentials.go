@@ -1,0 +1,70 @@
+package ike
+
+import (
+	"crypto/sha1"
+	"fmt"
+
+	"github.com/cygnet-ipsec/cygnet/ike/keymat"
+	"github.com/cygnet-ipsec/cygnet/ike/message"
+)
+
+// buildAuth computes this end's AUTH payload over signed (RFC 7296 2.15).
+// peer is the peer's identity, which selects the pre-shared key.
+func (sa *ikeSA) buildAuth(c *Connection, signed []byte, peer Identity) (*message.Auth, error) {
+	switch c.Local.Auth {
+	case AuthPSK:
+		key, ok := sa.e.cfg.Credentials.LookupPSK(sa.localID, peer)
+		if !ok {
+			return nil, fmt.Errorf("ike: conn %s: no pre-shared key for %v - %v", c.Name, sa.localID, peer)
+		}
+		return &message.Auth{Method: message.AuthSharedKey, Data: keymat.PSKAuth(sa.prf, key.Secret, signed)}, nil
+	case AuthPubkey:
+		return sa.signAuth(c, signed)
+	}
+	return nil, fmt.Errorf("ike: conn %s: local authentication %v cannot be used", c.Name, c.Local.Auth)
+}
+
+// verifyAuth checks the peer's AUTH payload (RFC 7296 2.15) for the
+// connection's remote authentication class. PSK comparisons are constant
+// time (keymat.VerifyPSKAuth).
+func (sa *ikeSA) verifyAuth(c *Connection, peer Identity, auth *message.Auth, ps message.Payloads, signed []byte) error {
+	switch c.Remote.Auth {
+	case AuthPSK:
+		if auth.Method != message.AuthSharedKey {
+			return fmt.Errorf("%w: peer used %v, conn %s expects a pre-shared key", errAuthFailed, auth.Method, c.Name)
+		}
+		key, ok := sa.e.cfg.Credentials.LookupPSK(sa.localID, peer)
+		if !ok {
+			return fmt.Errorf("%w: no pre-shared key for %v - %v", errAuthFailed, sa.localID, peer)
+		}
+		if !keymat.VerifyPSKAuth(sa.prf, key.Secret, signed, auth.Data) {
+			return fmt.Errorf("%w: pre-shared key AUTH of %v does not verify", errAuthFailed, peer)
+		}
+		return nil
+	case AuthPubkey:
+		return sa.verifySignature(c, peer, auth, ps, signed)
+	}
+	return fmt.Errorf("%w: conn %s: remote authentication %v cannot be used", errAuthFailed, c.Name, c.Remote.Auth)
+}
+
+// certReq returns the CERTREQ payload naming our trust anchors (RFC 7296
+// 3.7: SHA-1 hashes of the CAs' SubjectPublicKeyInfo) when some
+// connection of this SA authenticates peers with certificates.
+func (sa *ikeSA) certReq() *message.CertReq {
+	wants := false
+	for _, c := range append([]*Connection{sa.conn}, sa.candidates...) {
+		if c != nil && c.Remote.Auth == AuthPubkey && c.Remote.SigKey == nil {
+			wants = true
+		}
+	}
+	cas := sa.e.cfg.Credentials.CACerts
+	if !wants || len(cas) == 0 {
+		return nil
+	}
+	var data []byte
+	for _, ca := range cas {
+		h := sha1.Sum(ca.RawSubjectPublicKeyInfo)
+		data = append(data, h[:]...)
+	}
+	return &message.CertReq{Encoding: message.CertX509Signature, Data: data}
+}

@@ -1,0 +1,474 @@
+package ike
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/ike/message"
+	"github.com/cygnet-ipsec/cygnet/xfrm"
+)
+
+// Options configure an Engine. Config, Transport and Kernel are required.
+type Options struct {
+	Config    *Config
+	Transport Transport
+	Kernel    xfrm.Installer
+	// Clock defaults to SystemClock, Rand to crypto/rand.Reader, Logger to
+	// slog.Default().
+	Clock  Clock
+	Rand   io.Reader
+	Logger *slog.Logger
+	// OnEvent, when set, is called for every SA event, never with a lock of
+	// the engine held, so it may call Status.
+	OnEvent func(Event)
+}
+
+// Engine negotiates IKE and CHILD SAs (RFC 7296) for the connections of a
+// Config and installs the resulting ESP SAs through an xfrm.Installer.
+//
+// Concurrency: each IKE SA is a state machine guarded by its own mutex,
+// which every packet, timer and API call for it takes; the engine's tables
+// have their own. Packets and events produced while an SA is locked are
+// sent and reported after it is unlocked, so a Transport may deliver
+// synchronously (as the tests' in-memory link does) without deadlock.
+type Engine struct {
+	cfg     *Config
+	tr      Transport
+	kernel  xfrm.Installer
+	clock   Clock
+	rand    io.Reader
+	log     *slog.Logger
+	onEvent func(Event)
+
+	retry retransmit
+
+	mu       sync.Mutex
+	sas      map[uint64]*ikeSA      // every IKE SA by its local SPI
+	halfOpen map[halfOpenKey]*ikeSA // responder SAs before IKE_AUTH, by the initiator's SPI and address
+	order    []*ikeSA               // SAs in creation order, for Status
+	uid      uint32                 // last IKE_SA unique id
+	childUID uint32                 // last CHILD_SA unique id
+	reqids   map[string]uint32      // reqid per connection name
+	lastReq  uint32
+	closed   bool
+
+	cookieSecret [32]byte
+
+	counters counters
+}
+
+// halfOpenKey identifies a responder IKE SA by what the initiator's
+// retransmitted IKE_SA_INIT requests carry.
+type halfOpenKey struct {
+	remote netip.AddrPort
+	spi    uint64
+}
+
+// retransmit holds the retransmission schedule (RFC 7296 2.1).
+type retransmit struct {
+	tries   int
+	timeout time.Duration
+	base    float64
+}
+
+// strongSwan's defaults (strongswan.conf charon.retransmit_tries,
+// retransmit_timeout, retransmit_base): requests are resent after 4, 7.2,
+// 13, 23.3 and 42 s, and the peer is declared dead 75.6 s after the fifth
+// retransmission, 165 s after the request was first sent.
+const (
+	defaultRetransmitTries   = 5
+	defaultRetransmitTimeout = 4 * time.Second
+	defaultRetransmitBase    = 1.8
+)
+
+// Implementation limits, named as strongSwan's settings where they exist.
+const (
+	// defaultHalfOpenLimit bounds responder IKE SAs that finished
+	// IKE_SA_INIT but not IKE_AUTH (charon.init_limit_half_open; strongSwan
+	// leaves it unlimited, an unbounded table is a denial-of-service
+	// vector, so cygnet caps it).
+	defaultHalfOpenLimit = 1000
+	// defaultCookieThreshold: above this many half-open SAs the responder
+	// asks for a COOKIE (charon.cookie_threshold, RFC 7296 2.6).
+	defaultCookieThreshold = 10
+	// halfOpenTimeout drops a responder SA that does not complete IKE_AUTH
+	// (charon.half_open_timeout).
+	halfOpenTimeout = 30 * time.Second
+	// maxInitRetries bounds how often an initiator follows COOKIE and
+	// INVALID_KE_PAYLOAD answers for one IKE SA, so that a forged answer
+	// cannot keep it busy forever.
+	maxInitRetries = 5
+	// kernelTimeout bounds one call into the kernel.
+	kernelTimeout = 10 * time.Second
+)
+
+// New returns an engine for opts. It sends nothing until Initiate is called
+// or a packet arrives.
+func New(opts Options) (*Engine, error) {
+	if opts.Config == nil || opts.Transport == nil || opts.Kernel == nil {
+		return nil, errors.New("ike: Options need Config, Transport and Kernel")
+	}
+	e := &Engine{
+		cfg:      opts.Config,
+		tr:       opts.Transport,
+		kernel:   opts.Kernel,
+		clock:    opts.Clock,
+		rand:     opts.Rand,
+		log:      opts.Logger,
+		onEvent:  opts.OnEvent,
+		sas:      make(map[uint64]*ikeSA),
+		halfOpen: make(map[halfOpenKey]*ikeSA),
+		reqids:   make(map[string]uint32),
+	}
+	if e.clock == nil {
+		e.clock = SystemClock{}
+	}
+	if e.rand == nil {
+		e.rand = rand.Reader
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	e.retry = retransmit{tries: e.cfg.RetransmitTries, timeout: e.cfg.RetransmitTimeout, base: e.cfg.RetransmitBase}
+	if e.retry.tries <= 0 {
+		e.retry.tries = defaultRetransmitTries
+	}
+	if e.retry.timeout <= 0 {
+		e.retry.timeout = defaultRetransmitTimeout
+	}
+	if e.retry.base < 1 {
+		e.retry.base = defaultRetransmitBase
+	}
+	if _, err := io.ReadFull(e.rand, e.cookieSecret[:]); err != nil {
+		return nil, fmt.Errorf("ike: cookie secret: %w", err)
+	}
+	for i := range e.cfg.Connections {
+		c := &e.cfg.Connections[i]
+		if c.Name == "" {
+			return nil, fmt.Errorf("ike: connection %d has no name", i)
+		}
+		if c.ReqID != 0 && !xfrm.Owned(c.ReqID) {
+			return nil, fmt.Errorf("ike: conn %s: reqid %#x outside cygnet's range %#x-%#x", c.Name, c.ReqID, xfrm.ReqIDMin, xfrm.ReqIDMax)
+		}
+	}
+	return e, nil
+}
+
+// conn returns the named connection.
+func (e *Engine) conn(name string) *Connection {
+	for i := range e.cfg.Connections {
+		if e.cfg.Connections[i].Name == name {
+			return &e.cfg.Connections[i]
+		}
+	}
+	return nil
+}
+
+// reqidFor returns the reqid of a connection: the configured one, or one
+// assigned from the ownership range the first time it is needed and kept
+// for the engine's life, so that all CHILD_SAs of a connection share their
+// policies as strongSwan's do.
+func (e *Engine) reqidFor(c *Connection) uint32 {
+	if c.ReqID != 0 {
+		return c.ReqID
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r, ok := e.reqids[c.Name]; ok {
+		return r
+	}
+	for {
+		e.lastReq++
+		r := xfrm.ReqIDMin + e.lastReq - 1
+		if r > xfrm.ReqIDMax {
+			e.lastReq = 0
+			continue
+		}
+		taken := false
+		for i := range e.cfg.Connections {
+			if e.cfg.Connections[i].ReqID == r {
+				taken = true
+			}
+		}
+		for _, v := range e.reqids {
+			if v == r {
+				taken = true
+			}
+		}
+		if !taken {
+			e.reqids[c.Name] = r
+			return r
+		}
+	}
+}
+
+// newSPI draws a fresh, unused, non-zero IKE SPI. The caller holds e.mu.
+func (e *Engine) newSPILocked() (uint64, error) {
+	var b [8]byte
+	for {
+		if _, err := io.ReadFull(e.rand, b[:]); err != nil {
+			return 0, fmt.Errorf("ike: spi: %w", err)
+		}
+		spi := beUint64(b[:])
+		if spi != 0 && e.sas[spi] == nil {
+			return spi, nil
+		}
+	}
+}
+
+// register adds sa to the tables under a fresh SPI, which it returns.
+func (e *Engine) register(sa *ikeSA) (uint64, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.closed {
+		return 0, errors.New("ike: engine closed")
+	}
+	spi, err := e.newSPILocked()
+	if err != nil {
+		return 0, err
+	}
+	e.uid++
+	sa.uid = e.uid
+	e.sas[spi] = sa
+	e.order = append(e.order, sa)
+	return spi, nil
+}
+
+// unregister removes sa from every table.
+func (e *Engine) unregister(sa *ikeSA, spi uint64, ho halfOpenKey, wasHalfOpen bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sas[spi] == sa {
+		delete(e.sas, spi)
+	}
+	if wasHalfOpen && e.halfOpen[ho] == sa {
+		delete(e.halfOpen, ho)
+	}
+	for i, x := range e.order {
+		if x == sa {
+			e.order = append(e.order[:i], e.order[i+1:]...)
+			break
+		}
+	}
+}
+
+func (e *Engine) nextChildUID() uint32 {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.childUID++
+	return e.childUID
+}
+
+func (e *Engine) lookup(spi uint64) *ikeSA {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sas[spi]
+}
+
+func (e *Engine) snapshot() []*ikeSA {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return append([]*ikeSA(nil), e.order...)
+}
+
+// effects are what an SA decided while locked: packets to send and events
+// to report once the lock is released.
+type effects struct {
+	packets []Packet
+	events  []Event
+}
+
+func (e *Engine) apply(fx effects) {
+	for _, p := range fx.packets {
+		if err := e.tr.Send(p); err != nil {
+			e.log.Debug("ike: send failed", "local", p.Local, "remote", p.Remote, "err", err)
+		}
+	}
+	if e.onEvent != nil {
+		for _, ev := range fx.events {
+			e.onEvent(ev)
+		}
+	}
+}
+
+// HandlePacket processes one IKE message from the network. It never blocks
+// on the network and never panics on malformed input: anything that is not
+// a valid, expected, authenticated message is dropped and counted (RFC 7296
+// 2.21), except the unauthenticated IKE_SA_INIT answers RFC 7296 allows.
+func (e *Engine) HandlePacket(p Packet) {
+	e.counters.received.Add(1)
+	h, err := message.DecodeHeader(p.Data)
+	if err != nil {
+		e.counters.malformed.Add(1)
+		return
+	}
+	if h.Exchange == message.IKESAInit && !h.IsResponse() && h.SPIr == 0 {
+		e.handleInitRequest(p, h)
+		return
+	}
+	// The SPI this end chose: the responder's for messages the original
+	// initiator sends, the initiator's for the others (RFC 7296 2.6).
+	spi := h.SPIi
+	if h.IsInitiator() {
+		spi = h.SPIr
+	}
+	sa := e.lookup(spi)
+	if sa == nil {
+		e.counters.unknownSPI.Add(1)
+		return
+	}
+	sa.lock()
+	sa.handle(p, h)
+	sa.unlock()
+}
+
+// Initiate starts the named connection as initiator and waits until its
+// CHILD_SA is installed, the negotiation fails (the error says why) or ctx
+// is done. If the connection already has an established IKE SA with an
+// installed CHILD_SA it returns nil at once. When the IKE SA is established
+// but the CHILD_SA fails, the IKE SA is kept (as RFC 7296 1.2 and strongSwan
+// do) and the error reports the CHILD_SA failure.
+func (e *Engine) Initiate(ctx context.Context, name string) error {
+	c := e.conn(name)
+	if c == nil {
+		return fmt.Errorf("ike: no connection %q", name)
+	}
+	if c.Mode != ModeTransport {
+		return fmt.Errorf("ike: conn %s: mode %v cannot be initiated, only transport", name, c.Mode)
+	}
+	if !c.Remote.Addr.IsValid() || !c.Local.Addr.IsValid() {
+		return fmt.Errorf("ike: conn %s: initiating needs resolved local and remote addresses", name)
+	}
+	for _, sa := range e.snapshot() {
+		sa.lock()
+		up := sa.conn == c && sa.state == stateEstablished && len(sa.children) > 0
+		sa.unlock()
+		if up {
+			return nil
+		}
+	}
+	sa, wait, err := e.startInitiator(c)
+	if err != nil {
+		return err
+	}
+	select {
+	case err := <-wait:
+		return err
+	case <-ctx.Done():
+		_ = sa
+		return fmt.Errorf("ike: conn %s: %w", name, ctx.Err())
+	}
+}
+
+// Terminate deletes every IKE SA of the named connection, with its
+// CHILD_SAs, sending INFORMATIONAL Delete requests to the peer (RFC 7296
+// 1.4.1), and waits until they are gone or ctx is done. Kernel state is
+// removed even when the peer does not answer.
+func (e *Engine) Terminate(ctx context.Context, name string) error {
+	c := e.conn(name)
+	if c == nil {
+		return fmt.Errorf("ike: no connection %q", name)
+	}
+	var dead []<-chan struct{}
+	for _, sa := range e.snapshot() {
+		sa.lock()
+		if sa.conn == c {
+			sa.startDelete("terminated locally")
+			dead = append(dead, sa.dead)
+		}
+		sa.unlock()
+	}
+	for _, d := range dead {
+		select {
+		case <-d:
+		case <-ctx.Done():
+			return fmt.Errorf("ike: conn %s: terminate: %w", name, ctx.Err())
+		}
+	}
+	return nil
+}
+
+// Close destroys every SA without telling peers, removing their kernel
+// state, and makes the engine refuse new work.
+func (e *Engine) Close() error {
+	e.mu.Lock()
+	e.closed = true
+	e.mu.Unlock()
+	for _, sa := range e.snapshot() {
+		sa.lock()
+		sa.destroy("engine closed", errors.New("ike: engine closed"))
+		sa.unlock()
+	}
+	return nil
+}
+
+// counters of dropped and handled messages; see Counters.
+type counters struct {
+	received, malformed, unknownSPI, authFailed, unexpected, replayed,
+	retransmits, halfOpenRejected, cookiesSent, invalidKE, noProposal, authFailures atomic.Uint64
+}
+
+// Counters are cumulative message counts of an Engine, exported in Status
+// so that operators see attacks and misconfigurations.
+type Counters struct {
+	Received uint64 // every message handed to HandlePacket
+	// Dropped without reply or state change:
+	Malformed  uint64 // not parseable as an IKE message (truncated, garbage)
+	UnknownSPI uint64 // for an IKE SA that does not exist
+	BadICV     uint64 // failed integrity check or decryption (RFC 7296 2.21.1)
+	Unexpected uint64 // wrong message ID, role or exchange for the SA's state, stale responses
+	// Answered:
+	Replayed         uint64 // retransmitted requests answered from the response cache (RFC 7296 2.1)
+	Retransmits      uint64 // requests this end retransmitted
+	HalfOpenRejected uint64 // IKE_SA_INIT requests refused because too many SAs are half-open
+	CookiesSent      uint64 // COOKIE challenges sent (RFC 7296 2.6)
+	InvalidKE        uint64 // INVALID_KE_PAYLOAD sent
+	NoProposal       uint64 // NO_PROPOSAL_CHOSEN sent
+	AuthFailures     uint64 // peers that failed authentication
+}
+
+func (c *counters) snapshot() Counters {
+	return Counters{
+		Received: c.received.Load(), Malformed: c.malformed.Load(), UnknownSPI: c.unknownSPI.Load(),
+		BadICV: c.authFailed.Load(), Unexpected: c.unexpected.Load(), Replayed: c.replayed.Load(),
+		Retransmits: c.retransmits.Load(), HalfOpenRejected: c.halfOpenRejected.Load(),
+		CookiesSent: c.cookiesSent.Load(), InvalidKE: c.invalidKE.Load(), NoProposal: c.noProposal.Load(),
+		AuthFailures: c.authFailures.Load(),
+	}
+}
+
+func beUint64(b []byte) uint64 {
+	var v uint64
+	for _, x := range b[:8] {
+		v = v<<8 | uint64(x)
+	}
+	return v
+}
+
+func putUint64(v uint64) []byte {
+	b := make([]byte, 8)
+	for i := 7; i >= 0; i-- {
+		b[i] = byte(v)
+		v >>= 8
+	}
+	return b
+}
+
+func spiBytes32(v uint32) []byte {
+	return []byte{byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v)}
+}
+
+func beUint32(b []byte) uint32 {
+	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+var _ = bytes.Equal

@@ -1,0 +1,68 @@
+package ike
+
+import (
+	"fmt"
+
+	"github.com/cygnet-ipsec/cygnet/ike/message"
+)
+
+// handleInformational answers an INFORMATIONAL request (RFC 7296 1.4,
+// 1.5): Delete payloads remove the named SAs, an empty request is a
+// liveness check answered with an empty response.
+func (sa *ikeSA) handleInformational(h message.Header, raw []byte, ps message.Payloads) {
+	deleteIKE, authFailed := false, false
+	var ours [][]byte
+	for _, p := range ps {
+		switch x := p.(type) {
+		case *message.Delete:
+			switch x.Protocol {
+			case message.ProtoIKE:
+				deleteIKE = true
+			case message.ProtoESP:
+				for _, spi := range x.SPIs {
+					if len(spi) != 4 {
+						continue
+					}
+					// The peer names its inbound SPI, our outbound one
+					// (RFC 7296 1.4.1); we answer with ours.
+					if ch := sa.takeChildByOutSPI(beUint32(spi)); ch != nil {
+						sa.removeChild(ch, "deleted by peer")
+						ours = append(ours, spiBytes32(ch.spiIn))
+					}
+				}
+			}
+		case *message.Notify:
+			if x.NotifyType == message.AuthenticationFailed {
+				authFailed = true
+			}
+		}
+	}
+	if deleteIKE || authFailed {
+		reason := "deleted by peer"
+		if authFailed {
+			sa.e.counters.authFailures.Add(1)
+			reason = "peer failed to authenticate us"
+			sa.logger().Warn("ike: authentication failed", "peer", sa.remote.String(), "reason", reason)
+		}
+		sa.respond(h, raw, nil)
+		sa.destroy(reason, fmt.Errorf("ike: conn %s: IKE_SA %s", sa.connName(), reason))
+		return
+	}
+	var out []message.Payload
+	if len(ours) > 0 {
+		out = append(out, &message.Delete{Protocol: message.ProtoESP, SPISize: 4, SPIs: ours})
+	}
+	sa.respond(h, raw, out)
+}
+
+// takeChildByOutSPI removes and returns the CHILD_SA whose outbound SPI is
+// spi.
+func (sa *ikeSA) takeChildByOutSPI(spi uint32) *childSA {
+	for i, ch := range sa.children {
+		if ch.spiOut == spi {
+			sa.children = append(sa.children[:i], sa.children[i+1:]...)
+			return ch
+		}
+	}
+	return nil
+}
