@@ -1,0 +1,428 @@
+// Package daemon is cygnet's keying daemon: it joins the strongSwan
+// configuration reader (package config), the IKEv2 engine (package ike), the
+// IKE UDP sockets (ike/udp) and the kernel data path (package xfrm) into the
+// process that `ipsec start` runs, and answers the `ipsec` commands on a
+// root-only control socket (internal/control).
+//
+// Unlike strongSwan it fails closed across crashes: at start, policies that
+// a previous cygnet left in the kernel are turned into block policies (one
+// atomic XFRM_MSG_UPDPOLICY each) until new SAs replace them, so protected
+// traffic never leaves in clear; at stop it removes what it installed.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/ike/udp"
+	"github.com/cygnet-ipsec/cygnet/internal/control"
+	"github.com/cygnet-ipsec/cygnet/xfrm"
+)
+
+// Version is printed by `ipsec version` and in statusall.
+const Version = "cygnet 0.1 (strongSwan 5.9.8 compatible)"
+
+// Options configure the daemon.
+type Options struct {
+	// ConfDir holds ipsec.conf, ipsec.secrets, strongswan.conf and
+	// ipsec.d; empty finds Debian's or RHEL's layout.
+	ConfDir string
+	// PidDir holds charon.pid and the control socket (strongSwan's piddir,
+	// /var/run).
+	PidDir string
+	// Netns is the network namespace whose XFRM the daemon manages, by
+	// path; empty is the daemon's own (/proc/self/ns/net).
+	Netns  string
+	Logger *slog.Logger
+}
+
+// DefaultPidDir is strongSwan's piddir.
+const DefaultPidDir = "/var/run"
+
+// PidFile and CtlFile are the daemon's files in the pid directory.
+func PidFile(piddir string) string { return filepath.Join(orDefault(piddir), "charon.pid") }
+
+// CtlFile is the control socket's path.
+func CtlFile(piddir string) string { return filepath.Join(orDefault(piddir), "cygnet.ctl") }
+
+func orDefault(piddir string) string {
+	if piddir == "" {
+		return DefaultPidDir
+	}
+	return piddir
+}
+
+// Daemon is a running keying daemon.
+type Daemon struct {
+	opts    Options
+	log     *slog.Logger
+	started time.Time
+
+	kernel *xfrm.Handle
+	conn   *udp.Conn
+
+	mu      sync.Mutex
+	loaded  *config.Loaded
+	engine  *ike.Engine
+	routed  map[string]bool // conns with trap policies
+	stop    context.CancelFunc
+	stopped chan struct{}
+}
+
+// LoadConfig reads the configuration and fails on any error diagnostic,
+// printing every diagnostic (with file:line) to w.
+func LoadConfig(confdir string, w io.Writer) (*config.Loaded, error) {
+	layout, err := config.FindLayout(confdir)
+	if err != nil {
+		return nil, err
+	}
+	loaded, diags := config.Load(layout, nil)
+	for _, d := range diags {
+		if d.Severity != config.Info {
+			fmt.Fprintln(w, d.String())
+		}
+	}
+	if diags.HasErrors() {
+		return nil, fmt.Errorf("daemon: configuration in %s has errors: %w", layout.Dir, diags.Err())
+	}
+	return loaded, nil
+}
+
+// Run runs the daemon until ctx is done or a stop command arrives. It
+// returns after removing its SAs and policies from the kernel.
+func Run(ctx context.Context, o Options) error {
+	log := o.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	lock, err := lockPID(PidFile(o.PidDir))
+	if err != nil {
+		return err
+	}
+	defer lock.release()
+
+	loaded, err := LoadConfig(o.ConfDir, os.Stderr)
+	if err != nil {
+		return err
+	}
+	nsPath := o.Netns
+	if nsPath == "" {
+		nsPath = "/proc/self/ns/net"
+	}
+	kernel, err := xfrm.Open(nsPath)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	defer kernel.Close()
+
+	d := &Daemon{opts: o, log: log, started: time.Now(), kernel: kernel, loaded: loaded,
+		routed: map[string]bool{}, stopped: make(chan struct{})}
+	held, err := d.failClosed(ctx)
+	if err != nil {
+		return err
+	}
+
+	sw := loaded.Strongswan
+	port, natPort := uint16(500), uint16(4500)
+	if sw != nil {
+		port, natPort = sw.Port, sw.PortNATT
+	}
+	var conn *udp.Conn
+	err = xfrm.InNamespace(nsPath, func() (err error) {
+		conn, err = udp.Listen(udp.Config{Port: port, NATPort: natPort})
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	d.conn = conn
+	defer conn.Close()
+
+	eng, err := ike.New(ike.Options{Config: &loaded.Config, Transport: conn, Kernel: kernel, Logger: log, OnEvent: d.onEvent})
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	d.engine = eng
+
+	ctl, err := control.Listen(CtlFile(o.PidDir), d.handle)
+	if err != nil {
+		eng.Close()
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	d.stop = cancel
+	go ctl.Serve(ctx)
+	go conn.Serve(eng.HandlePacket)
+	go d.watchKernel(ctx)
+
+	log.Info("cygnet daemon started", "version", Version, "config", loaded.Layout.Dir,
+		"connections", len(loaded.Config.Connections), "port", port, "nat_port", natPort)
+	d.startConns(ctx, held)
+
+	<-ctx.Done()
+	log.Info("cygnet daemon stopping")
+	ctl.Close()
+	d.shutdown()
+	return nil
+}
+
+// failClosed turns the protect policies a previous cygnet left behind into
+// block policies and removes its stale states (their keys died with it). It
+// returns the remote addresses whose traffic is now held, so that their
+// connections are negotiated again even when auto=add.
+func (d *Daemon) failClosed(ctx context.Context) (map[netip.Addr]bool, error) {
+	pols, err := d.kernel.Policies(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: reading kernel policies: %w", err)
+	}
+	held := map[netip.Addr]bool{}
+	for _, p := range pols {
+		if !xfrm.Owned(p.ReqID) || p.Action == xfrm.Block {
+			continue
+		}
+		blk := p.Policy
+		blk.Action = xfrm.Block
+		if err := d.kernel.InstallPolicy(ctx, &blk); err != nil {
+			return nil, fmt.Errorf("daemon: holding %v: %w", &p.Policy, err)
+		}
+		if p.Dir == xfrm.Out {
+			held[p.Selector.Dst] = true
+		}
+	}
+	states, err := d.kernel.States(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("daemon: reading kernel states: %w", err)
+	}
+	for _, s := range states {
+		if xfrm.Owned(s.ReqID) {
+			if err := d.kernel.DeleteState(ctx, s.ID()); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if len(held) > 0 {
+		d.log.Warn("found SAs of a previous cygnet: holding their traffic (block policies) until renegotiated", "peers", len(held))
+	}
+	return held, nil
+}
+
+// startConns initiates auto=start connections and those whose traffic a
+// previous daemon's policies now hold, and installs trap policies for
+// auto=route. Block policies of connections that are no longer configured
+// are removed.
+func (d *Daemon) startConns(ctx context.Context, held map[netip.Addr]bool) {
+	cfg := &d.loaded.Config
+	wanted := map[netip.Addr]bool{}
+	for i := range cfg.Connections {
+		c := &cfg.Connections[i]
+		wanted[c.Remote.Addr] = true
+		switch {
+		case c.Auto == ike.AutoStart || held[c.Remote.Addr] && c.Auto != ike.AutoIgnore:
+			go d.initiate(ctx, c.Name)
+		case c.Auto == ike.AutoRoute:
+			if err := d.route(ctx, c.Name); err != nil {
+				d.log.Error("route failed", "conn", c.Name, "err", err)
+			}
+		}
+	}
+	for peer := range held {
+		if !wanted[peer] {
+			d.unhold(ctx, peer)
+		}
+	}
+}
+
+// unhold removes block policies towards a peer no connection names.
+func (d *Daemon) unhold(ctx context.Context, peer netip.Addr) {
+	pols, err := d.kernel.Policies(ctx)
+	if err != nil {
+		return
+	}
+	for _, p := range pols {
+		if xfrm.Owned(p.ReqID) && p.Action == xfrm.Block && (p.Selector.Dst == peer || p.Selector.Src == peer) {
+			d.kernel.DeletePolicy(ctx, &p.Policy)
+		}
+	}
+}
+
+// initiate brings a connection up, retrying per keyingtries.
+func (d *Daemon) initiate(ctx context.Context, name string) error {
+	c := d.connByName(name)
+	if c == nil {
+		return fmt.Errorf("no config named '%s'", name)
+	}
+	tries := c.KeyingTries
+	for attempt := 1; ; attempt++ {
+		ictx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+		err := d.engine.Initiate(ictx, name)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		// keyingtries counts attempts to establish the IKE_SA. When it is
+		// up and only its CHILD_SA failed (the peer refused the proposal,
+		// the kernel the SA), a new IKE_SA would fail the same way and
+		// leave duplicates behind: stop here, as strongSwan does.
+		if d.ikeEstablished(name) {
+			d.log.Error("CHILD_SA failed on an established IKE_SA", "conn", name, "err", err)
+			return err
+		}
+		if tries != 0 && attempt >= tries {
+			d.log.Error("giving up on connection", "conn", name, "tries", attempt, "err", err)
+			return err
+		}
+		d.log.Warn("connection attempt failed, retrying", "conn", name, "try", attempt, "err", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff(attempt)):
+		}
+	}
+}
+
+func (d *Daemon) ikeEstablished(name string) bool {
+	for _, sa := range d.engine.Status().IKESAs {
+		if sa.Conn == name && sa.State == "ESTABLISHED" {
+			return true
+		}
+	}
+	return false
+}
+
+// backoff grows exponentially from 1 s to a 2-minute cap.
+func backoff(attempt int) time.Duration {
+	d := time.Second << min(attempt-1, 7)
+	return min(d, 2*time.Minute)
+}
+
+func (d *Daemon) connByName(name string) *ike.Connection {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for i := range d.loaded.Config.Connections {
+		if d.loaded.Config.Connections[i].Name == name {
+			return &d.loaded.Config.Connections[i]
+		}
+	}
+	return nil
+}
+
+// route installs trap policies for a connection: protect policies without
+// states, so the kernel raises ACQUIRE on the first packet and the daemon
+// negotiates (ipsec.conf auto=route).
+func (d *Daemon) route(ctx context.Context, name string) error {
+	c := d.connByName(name)
+	if c == nil {
+		return fmt.Errorf("no config named '%s'", name)
+	}
+	child := d.trapChild(c)
+	for _, p := range child.Policies() {
+		if err := d.kernel.InstallPolicy(ctx, &p); err != nil {
+			return err
+		}
+	}
+	d.mu.Lock()
+	d.routed[name] = true
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *Daemon) unroute(ctx context.Context, name string) error {
+	c := d.connByName(name)
+	d.mu.Lock()
+	routed := d.routed[name]
+	delete(d.routed, name)
+	d.mu.Unlock()
+	if c == nil || !routed {
+		return fmt.Errorf("configuration '%s' not found", name)
+	}
+	child := d.trapChild(c)
+	for _, p := range child.Policies() {
+		d.kernel.DeletePolicy(ctx, &p)
+	}
+	return nil
+}
+
+// trapChild describes the policies of a connection. Trap policies use the
+// reqid the engine will give the connection's CHILD_SAs, so installing
+// them later replaces the trap in place.
+func (d *Daemon) trapChild(c *ike.Connection) xfrm.ChildSA {
+	return xfrm.ChildSA{ReqID: d.engine.ReqID(c.Name), Local: c.Local.Addr, Remote: c.Remote.Addr,
+		Proto: c.Local.ProtoPort.Protocol, LocalPort: c.Local.ProtoPort.StartPort, RemotePort: c.Remote.ProtoPort.StartPort}
+}
+
+// watchKernel follows ACQUIRE events to negotiate routed connections.
+func (d *Daemon) watchKernel(ctx context.Context) {
+	events, errc, err := d.kernel.Watch(ctx)
+	if err != nil {
+		d.log.Error("kernel events unavailable", "err", err)
+		return
+	}
+	for {
+		select {
+		case ev, ok := <-events:
+			if !ok {
+				return
+			}
+			if ev.Type != xfrm.EventAcquire {
+				continue
+			}
+			d.mu.Lock()
+			var name string
+			for n := range d.routed {
+				for i := range d.loaded.Config.Connections {
+					c := &d.loaded.Config.Connections[i]
+					if c.Name == n && c.Remote.Addr == ev.Dst {
+						name = n
+					}
+				}
+			}
+			d.mu.Unlock()
+			if name != "" {
+				go d.initiate(ctx, name)
+			}
+		case err := <-errc:
+			d.log.Error("kernel events", "err", err)
+			return
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// shutdown deletes every SA (telling peers, briefly) and removes every
+// object cygnet owns from the kernel.
+func (d *Daemon) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for i := range d.loaded.Config.Connections {
+		name := d.loaded.Config.Connections[i].Name
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.engine.Terminate(ctx, name)
+		}()
+	}
+	wg.Wait()
+	d.engine.Close()
+	if err := d.kernel.Flush(context.Background()); err != nil {
+		d.log.Error("removing kernel state", "err", err)
+	}
+	close(d.stopped)
+}
+
+func (d *Daemon) onEvent(ev ike.Event) {
+	d.log.Info("sa event", "event", fmt.Sprint(ev))
+}
+
+var errUnknownCommand = errors.New("unknown command")

@@ -1,0 +1,139 @@
+package daemon
+
+import (
+	"net/netip"
+	"net"
+	"runtime"
+	"strconv"
+	"strings"
+
+	"github.com/cygnet-ipsec/cygnet/ike"
+	"golang.org/x/sys/unix"
+)
+
+func authString(a ike.AuthClass) string {
+	switch a {
+	case ike.AuthPSK:
+		return "pre-shared key"
+	case ike.AuthPubkey:
+		return "public key"
+	}
+	return "any"
+}
+
+func modeString(m ike.Mode) string { return strings.ToUpper(m.String()) }
+
+// ikeViews maps the engine's status onto the status views.
+func (d *Daemon) ikeViews() []IKEView {
+	st := d.engine.Status()
+	var out []IKEView
+	for _, sa := range st.IKESAs {
+		v := IKEView{
+			Name: sa.Conn, UID: sa.UniqueID, State: sa.State, Since: sa.Established,
+			Local: sa.Local.Addr(), Remote: sa.Remote.Addr(),
+			LocalID: sa.LocalID.String(), RemoteID: sa.RemoteID.String(),
+			SPIi: sa.SPIi, SPIr: sa.SPIr, Initiator: sa.Initiator,
+			Auth: authString(sa.LocalAuth), Proposal: sa.Proposal,
+		}
+		switch {
+		case !sa.ReauthTime.IsZero():
+			v.Reauth, v.Renew = true, sa.ReauthTime
+		case !sa.RekeyTime.IsZero():
+			v.Renew = sa.RekeyTime
+		}
+		for _, ch := range sa.Children {
+			v.Children = append(v.Children, ChildView{
+				Name: sa.Conn, UID: ch.UniqueID, State: "INSTALLED", Mode: modeString(ch.Mode),
+				ReqID: ch.ReqID, SPIIn: ch.SPIIn, SPIOut: ch.SPIOut, Proposal: ch.Proposal,
+				BytesIn: ch.BytesIn, BytesOut: ch.BytesOut, Rekey: ch.RekeyTime,
+				LocalTS: []string{ch.LocalTS}, RemoteTS: []string{ch.RemoteTS},
+			})
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func idOrAddr(id ike.Identity, host string) string {
+	if id.IsZero() {
+		return host
+	}
+	return id.String()
+}
+
+func tsView(tp ike.TrafficSelector) string {
+	if tp.Any() {
+		return "dynamic"
+	}
+	s := "dynamic[" + protoName(tp.Protocol)
+	if tp.StartPort != 0 {
+		s += "/" + itoa(int(tp.StartPort))
+	}
+	return s + "]"
+}
+
+func protoName(p uint8) string {
+	switch p {
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 1:
+		return "icmp"
+	}
+	return itoa(int(p))
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func (d *Daemon) connViews() []ConnView {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out []ConnView
+	for i := range d.loaded.Config.Connections {
+		c := &d.loaded.Config.Connections[i]
+		v := ConnView{
+			Name: c.Name, LocalHost: c.Local.Host, RemoteHost: c.Remote.Host,
+			LocalID: idOrAddr(c.Local.ID, c.Local.Addr.String()), RemoteID: idOrAddr(c.Remote.ID, c.Remote.Host),
+			LocalAuth: authString(c.Local.Auth), RemoteAuth: authString(c.Remote.Auth),
+			LocalTS: tsView(c.Local.ProtoPort), RemoteTS: tsView(c.Remote.ProtoPort), Mode: modeString(c.Mode),
+		}
+		if c.DPDAction != ike.ActionNone {
+			v.DPDDelay = c.DPDDelay
+		}
+		if c.Local.Cert != nil {
+			v.LocalCert = c.Local.Cert.Subject.String()
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func (d *Daemon) daemonView() DaemonView {
+	var u unix.Utsname
+	unix.Uname(&u)
+	v := DaemonView{Version: Version, Kernel: unix.ByteSliceToString(u.Release[:]),
+		Machine: unix.ByteSliceToString(u.Machine[:]), Started: d.started}
+	if v.Machine == "" {
+		v.Machine = runtime.GOARCH
+	}
+	v.Listening = listeningAddrs()
+	return v
+}
+
+// listeningAddrs lists the node's global unicast addresses, as strongSwan's
+// "Listening IP addresses" does.
+func listeningAddrs() []netip.Addr {
+	var out []netip.Addr
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return nil
+	}
+	for _, a := range addrs {
+		p, err := netip.ParsePrefix(a.String())
+		if err == nil && p.Addr().IsGlobalUnicast() {
+			out = append(out, p.Addr())
+		}
+	}
+	return out
+}
