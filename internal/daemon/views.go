@@ -1,8 +1,8 @@
 package daemon
 
 import (
-	"net/netip"
 	"net"
+	"net/netip"
 	"runtime"
 	"strconv"
 	"strings"
