@@ -444,9 +444,24 @@ func (ld *loader) connection(c *Conn) (ike.Connection, bool) {
 	} else {
 		conn.ReplayWindow = ld.out.Strongswan.ReplayWindow
 	}
+	if c.Valid && c.Auto != "ignore" && c.LifePackets == 0 && allowsNoESN(conn.ESP) {
+		ld.d.add(Info, c.PosOf("esp"), "conn "+c.Name, "esp",
+			"ESP may be negotiated without ESN and lifepackets is not set: the kernel stops sending on an SA after 2^32 packets (minutes at 10 Gbit/s) without an expire event; set lifepackets or add esn")
+	}
 	conn.Local = ld.endpoint(c, lside, local, lauth, true)
 	conn.Remote = ld.endpoint(c, rside, remote, rauth, false)
 	return conn, !Diagnostics(ld.d.list[before:]).HasErrors()
+}
+
+// allowsNoESN reports whether any proposal admits 32-bit sequence numbers
+// (no ESN transform means ESN off, RFC 7296 3.3.2).
+func allowsNoESN(props []ike.Proposal) bool {
+	for _, p := range props {
+		if len(p.ESN) == 0 || slices.Contains(p.ESN, message.ESNNo) {
+			return true
+		}
+	}
+	return false
 }
 
 func withDefaults(props []ike.Proposal, strict bool, defaults []ike.Proposal) []ike.Proposal {
