@@ -13,6 +13,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"net"
 	"net/netip"
@@ -281,6 +282,26 @@ func (ld *loader) connections() {
 	cfg.RetransmitBase = sw.RetransmitBase
 	cfg.MakeBeforeBreak = sw.MakeBeforeBreak
 	cfg.UniqueIDs = ld.out.IPsec.Setup.UniqueIDPolicy()
+	// strongSwan writes "no limit" and "always" as 0, the engine as a
+	// negative value (its 0 keeps its own default); unset keeps the
+	// engine's defaults.
+	if _, set := sw.Root.Get("charon.init_limit_half_open"); set {
+		cfg.HalfOpenLimit = sw.InitLimitHalfOpen
+		if sw.InitLimitHalfOpen == 0 {
+			cfg.HalfOpenLimit = -1
+		}
+	}
+	if _, set := sw.Root.Get("charon.cookie_threshold"); set {
+		cfg.CookieThreshold = sw.CookieThreshold
+		if sw.CookieThreshold == 0 {
+			cfg.CookieThreshold = -1
+		}
+	}
+	if !sw.DoSProtection {
+		// dos_protection=no: neither cookies nor a half-open limit
+		cfg.HalfOpenLimit = -1
+		cfg.CookieThreshold = math.MaxInt32
+	}
 	if !sw.MakeBeforeBreak {
 		ld.d.add(Info, Pos{File: ld.l.StrongswanConf}, "", "charon.make_before_break",
 			"no (strongSwan 5.9's default): reauthentication removes the SAs before the new ones are up, as in strongSwan")

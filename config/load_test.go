@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"math"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -308,5 +309,25 @@ func TestBrokenAlsoLoadsNothing(t *testing.T) {
 	wantDiag(t, ds, Error, "ipsec.conf", 7, "also", "not found")
 	if len(l.Config.Connections) != 0 {
 		t.Errorf("strongSwan rejects the whole file on a broken also=; %d conns loaded", len(l.Config.Connections))
+	}
+}
+
+func TestDoSSettings(t *testing.T) {
+	for _, tt := range []struct {
+		conf           string
+		halfOpen, cook int
+	}{
+		{"", 0, 0},
+		{"charon {\n  init_limit_half_open = 500\n  cookie_threshold = 20\n}\n", 500, 20},
+		{"charon {\n  init_limit_half_open = 0\n  cookie_threshold = 0\n}\n", -1, -1},
+		{"charon {\n  dos_protection = no\n}\n", -1, math.MaxInt32},
+	} {
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "ipsec.conf"), "config setup\n", 0o644)
+		writeFile(t, filepath.Join(dir, "strongswan.conf"), tt.conf, 0o644)
+		l, _ := Load(LayoutAt(dir), &Options{LocalAddrs: noAddrs})
+		if l.Config.HalfOpenLimit != tt.halfOpen || l.Config.CookieThreshold != tt.cook {
+			t.Errorf("%q: half-open %d cookie %d, want %d %d", tt.conf, l.Config.HalfOpenLimit, l.Config.CookieThreshold, tt.halfOpen, tt.cook)
+		}
 	}
 }
