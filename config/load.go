@@ -889,3 +889,36 @@ func (l *Loaded) String() string {
 
 // GoString keeps %#v from printing the credentials.
 func (l *Loaded) GoString() string { return l.String() }
+
+// ResolveEndpoints fills in the addresses of a connection whose left= or
+// right= is a DNS name, through r (net.DefaultResolver when nil). Names are
+// kept in ipsec.conf's form by Load and resolved when a connection is used,
+// so that a name that changes address is followed. When the other end's
+// address is known, an address of the same family is preferred. %any and
+// %defaultroute are left unresolved: the engine takes the peer's address or
+// picks a local one by route.
+func ResolveEndpoints(ctx context.Context, r Resolver, c *ike.Connection) error {
+	for _, pair := range []struct{ ep, other *ike.Endpoint }{{&c.Remote, &c.Local}, {&c.Local, &c.Remote}} {
+		ep := pair.ep
+		if ep.Addr.IsValid() {
+			continue
+		}
+		addrs, err := ResolveHost(ctx, r, ep.Host)
+		if err != nil {
+			return fmt.Errorf("config: conn %s: %w", c.Name, err)
+		}
+		if len(addrs) == 0 {
+			continue
+		}
+		ep.Addr = addrs[0]
+		if o := pair.other.Addr; o.IsValid() {
+			for _, a := range addrs {
+				if a.Is4() == o.Is4() {
+					ep.Addr = a
+					break
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -331,3 +331,20 @@ func TestDoSSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestResolveEndpoints(t *testing.T) {
+	c := ike.Connection{Name: "x",
+		Local:  ike.Endpoint{Host: "10.9.0.1", Addr: netip.MustParseAddr("10.9.0.1")},
+		Remote: ike.Endpoint{Host: "peer.example"}}
+	r := mapResolver{"peer.example": {netip.MustParseAddr("2001:db8::2"), netip.MustParseAddr("10.9.0.2")}}
+	if err := ResolveEndpoints(context.Background(), r, &c); err != nil || c.Remote.Addr != netip.MustParseAddr("10.9.0.2") {
+		t.Errorf("resolved %v, %v; want the IPv4 address to match the local end", c.Remote.Addr, err)
+	}
+	c = ike.Connection{Name: "y", Local: ike.Endpoint{Host: "%defaultroute"}, Remote: ike.Endpoint{Host: "gone.example"}}
+	if err := ResolveEndpoints(context.Background(), r, &c); err == nil || !strings.Contains(err.Error(), "gone.example") {
+		t.Errorf("unresolvable name: %v", err)
+	}
+	if c.Local.Addr.IsValid() {
+		t.Errorf("%%defaultroute resolved to %v", c.Local.Addr)
+	}
+}
