@@ -53,7 +53,11 @@ type Engine struct {
 
 	mu       sync.Mutex
 	sas      map[uint64]*ikeSA      // every IKE SA by its local SPI
-	halfOpen map[halfOpenKey]*ikeSA // responder SAs before IKE_AUTH, by the initiator's SPI and address
+	// inits holds every responder SA by the initiator's SPI and address,
+	// so that copies of its IKE_SA_INIT request are recognised for its
+	// whole life; nHalfOpen counts those not yet authenticated.
+	inits     map[halfOpenKey]*ikeSA
+	nHalfOpen int
 	order    []*ikeSA               // SAs in creation order, for Status
 	uid      uint32                 // last IKE_SA unique id
 	childUID uint32                 // last CHILD_SA unique id
@@ -126,7 +130,7 @@ func New(opts Options) (*Engine, error) {
 		log:      opts.Logger,
 		onEvent:  opts.OnEvent,
 		sas:      make(map[uint64]*ikeSA),
-		halfOpen: make(map[halfOpenKey]*ikeSA),
+		inits:    make(map[halfOpenKey]*ikeSA),
 		reqids:   make(map[string]uint32),
 	}
 	if e.clock == nil {
@@ -250,8 +254,11 @@ func (e *Engine) unregister(sa *ikeSA, spi uint64, ho halfOpenKey, wasHalfOpen b
 	if e.sas[spi] == sa {
 		delete(e.sas, spi)
 	}
-	if wasHalfOpen && e.halfOpen[ho] == sa {
-		delete(e.halfOpen, ho)
+	if e.inits[ho] == sa {
+		delete(e.inits, ho)
+		if wasHalfOpen {
+			e.nHalfOpen--
+		}
 	}
 	for i, x := range e.order {
 		if x == sa {

@@ -231,9 +231,7 @@ func (sa *ikeSA) establish() {
 	}
 	if sa.isHalfOpen {
 		sa.e.mu.Lock()
-		if sa.e.halfOpen[sa.halfOpen] == sa {
-			delete(sa.e.halfOpen, sa.halfOpen)
-		}
+		sa.e.nHalfOpen--
 		sa.e.mu.Unlock()
 		sa.isHalfOpen = false
 	}

@@ -355,8 +355,8 @@ func (e *Engine) handleInitRequest(p Packet, h message.Header) {
 	}
 	key := halfOpenKey{remote: p.Remote, spi: h.SPIi}
 	e.mu.Lock()
-	old := e.halfOpen[key]
-	nHalf := len(e.halfOpen)
+	old := e.inits[key]
+	nHalf := e.nHalfOpen
 	closed := e.closed
 	e.mu.Unlock()
 	if closed {
@@ -469,7 +469,7 @@ func (e *Engine) handleInitRequest(p Packet, h message.Header) {
 	}
 	sa := &ikeSA{
 		e: e, conn: conn, candidates: matching, state: stateInitDone, dead: make(chan struct{}),
-		local: p.Local, remote: p.Remote, spiI: h.SPIi, halfOpen: key,
+		local: p.Local, remote: p.Remote, spiI: h.SPIi, initKey: key,
 		ni: bytes.Clone(np.Data), initReq: m.Raw, peerNext: 1,
 	}
 	sa.nr = make([]byte, keymat.NonceLen)
@@ -484,13 +484,14 @@ func (e *Engine) handleInitRequest(p Packet, h message.Header) {
 	defer sa.unlock()
 	sa.spiR = spi
 	e.mu.Lock()
-	if e.halfOpen[key] != nil {
+	if e.inits[key] != nil {
 		// A concurrent copy of the same request won the race.
 		e.mu.Unlock()
 		sa.destroy("duplicate", nil)
 		return
 	}
-	e.halfOpen[key] = sa
+	e.inits[key] = sa
+	e.nHalfOpen++
 	sa.isHalfOpen = true
 	e.mu.Unlock()
 	if err := sa.deriveIKE(st, chosen, prf, gir); err != nil {

@@ -43,12 +43,11 @@ func (t linkTransport) Send(p ike.Packet) error {
 	t.l.mu.Lock()
 	t.l.sent = append(t.l.sent, p)
 	dst := t.l.engines[p.Remote.Addr()]
-	filter := t.l.filter
-	t.l.mu.Unlock()
 	n := 1
-	if filter != nil {
-		n = filter(p)
+	if t.l.filter != nil {
+		n = t.l.filter(p) // under the lock: filters keep state
 	}
+	t.l.mu.Unlock()
 	for i := 0; i < n && dst != nil; i++ {
 		dst.HandlePacket(ike.Packet{Local: p.Remote, Remote: p.Local, Data: bytes.Clone(p.Data)})
 	}

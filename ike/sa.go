@@ -60,7 +60,7 @@ type ikeSA struct {
 	spiI, spiR uint64
 	local      netip.AddrPort
 	remote     netip.AddrPort
-	halfOpen   halfOpenKey
+	initKey    halfOpenKey
 	isHalfOpen bool
 
 	// IKE_SA_INIT
@@ -547,7 +547,7 @@ func (sa *ikeSA) destroy(reason string, err error) {
 	if sa.keys != nil {
 		sa.keys.Clear()
 	}
-	sa.e.unregister(sa, sa.localSPI(), sa.halfOpen, sa.isHalfOpen)
+	sa.e.unregister(sa, sa.localSPI(), sa.initKey, sa.isHalfOpen)
 	if wasUp {
 		sa.logger().Info("ike: IKE_SA deleted", "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(), "reason", reason)
 		sa.event(Event{Type: EventIKEDown, Reason: reason})
