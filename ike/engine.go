@@ -51,19 +51,19 @@ type Engine struct {
 
 	retry retransmit
 
-	mu       sync.Mutex
-	sas      map[uint64]*ikeSA      // every IKE SA by its local SPI
+	mu  sync.Mutex
+	sas map[uint64]*ikeSA // every IKE SA by its local SPI
 	// inits holds every responder SA by the initiator's SPI and address,
 	// so that copies of its IKE_SA_INIT request are recognised for its
 	// whole life; nHalfOpen counts those not yet authenticated.
 	inits     map[halfOpenKey]*ikeSA
 	nHalfOpen int
-	order    []*ikeSA               // SAs in creation order, for Status
-	uid      uint32                 // last IKE_SA unique id
-	childUID uint32                 // last CHILD_SA unique id
-	reqids   map[string]uint32      // reqid per connection name
-	lastReq  uint32
-	closed   bool
+	order     []*ikeSA          // SAs in creation order, for Status
+	uid       uint32            // last IKE_SA unique id
+	childUID  uint32            // last CHILD_SA unique id
+	reqids    map[string]uint32 // reqid per connection name
+	lastReq   uint32
+	closed    bool
 
 	cookieSecret [32]byte
 
@@ -122,16 +122,16 @@ func New(opts Options) (*Engine, error) {
 		return nil, errors.New("ike: Options need Config, Transport and Kernel")
 	}
 	e := &Engine{
-		cfg:      opts.Config,
-		tr:       opts.Transport,
-		kernel:   opts.Kernel,
-		clock:    opts.Clock,
-		rand:     opts.Rand,
-		log:      opts.Logger,
-		onEvent:  opts.OnEvent,
-		sas:      make(map[uint64]*ikeSA),
-		inits:    make(map[halfOpenKey]*ikeSA),
-		reqids:   make(map[string]uint32),
+		cfg:     opts.Config,
+		tr:      opts.Transport,
+		kernel:  opts.Kernel,
+		clock:   opts.Clock,
+		rand:    opts.Rand,
+		log:     opts.Logger,
+		onEvent: opts.OnEvent,
+		sas:     make(map[uint64]*ikeSA),
+		inits:   make(map[halfOpenKey]*ikeSA),
+		reqids:  make(map[string]uint32),
 	}
 	if e.clock == nil {
 		e.clock = SystemClock{}
