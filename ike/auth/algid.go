@@ -268,9 +268,12 @@ func parsePSSParams(params cryptobyte.String) (parsedAlg, error) {
 		}
 	}
 	// A salt longer than any RSA key we accept could hold is nonsense;
-	// crypto/rsa rejects salts that do not fit the actual key.
-	if salt < 0 || salt > 2048 {
-		return bad(fmt.Sprintf("salt length %d out of range", salt))
+	// crypto/rsa rejects salts that do not fit the actual key. A zero salt
+	// is legal PSS (RFC 8017 9.1) but crypto/rsa reads SaltLength 0 as
+	// "detect any length", which would not check what the peer declared,
+	// so it is refused; no IKE implementation we know sends it.
+	if salt < 1 || salt > 2048 {
+		return bad(fmt.Sprintf("salt length %d unsupported (1 to 2048)", salt))
 	}
 	if hasTrailer {
 		var t int64

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
+	cryptorand "crypto/rand"
 	"crypto/rsa"
 	_ "crypto/sha1" // method 1 (RFC 7296 3.8)
 	_ "crypto/sha256"
@@ -60,9 +61,14 @@ func Sign(key crypto.Signer, octets []byte, peerHashes []message.HashAlgorithm, 
 // has it. Ed25519 needs the peer to announce Identity (RFC 8420). Otherwise
 // the classic method of the key is used: RSA Digital Signature (1) or ECDSA
 // (9, 10, 11, RFC 4754); Ed25519 has none and fails.
+//
+// rand feeds ECDSA and PSS signing; nil means crypto/rand.
 func SignWithOptions(key crypto.Signer, octets []byte, peerHashes []message.HashAlgorithm, rand io.Reader, opts Options) (message.AuthMethod, []byte, error) {
 	if key == nil {
 		return 0, nil, errors.New("auth: no private key")
+	}
+	if rand == nil {
+		rand = cryptorand.Reader
 	}
 	switch pub := key.Public().(type) {
 	case *rsa.PublicKey:

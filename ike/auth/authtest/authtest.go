@@ -310,6 +310,42 @@ func CRLPEM(crl *x509.RevocationList) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: crl.Raw})
 }
 
+// IPsecD returns the files strongSwan needs to use c, keyed by their path
+// under ipsec.d (the form of swan.Files.Extra): the end-entity certificate
+// as certs/NAME.pem, its private key as private/NAME.pem (PKCS#1 or SEC 1
+// for RSA and ECDSA, PKCS#8 for Ed25519), and every issuing CA, intermediates
+// included, as cacerts/NAME-caN.pem (N from 1, nearest issuer first),
+// since strongSwan builds chains from cacerts.
+func (c *Credential) IPsecD(name string) (map[string][]byte, error) {
+	key, err := LegacyKeyPEM(c.Key)
+	if err != nil {
+		return nil, err
+	}
+	files := map[string][]byte{
+		"certs/" + name + ".pem":   CertPEM(c.Cert),
+		"private/" + name + ".pem": key,
+	}
+	for i, ca := range c.Chain()[1:] {
+		files[fmt.Sprintf("cacerts/%s-ca%d.pem", name, i+1)] = CertPEM(ca)
+	}
+	return files, nil
+}
+
+// SecretsLine is the ipsec.secrets line that loads the private key IPsecD
+// writes for name: ": RSA NAME.pem", ": ECDSA NAME.pem", or ": PKCS8
+// NAME.pem" for other key types (strongSwan's stroke parser knows these
+// three keywords for private key files).
+func (c *Credential) SecretsLine(name string) string {
+	kw := "PKCS8"
+	switch c.Key.(type) {
+	case *rsa.PrivateKey:
+		kw = "RSA"
+	case *ecdsa.PrivateKey:
+		kw = "ECDSA"
+	}
+	return ": " + kw + " " + name + ".pem"
+}
+
 // Must returns v, or panics if err is not nil: for test setup.
 func Must[T any](v T, err error) T {
 	if err != nil {

@@ -1,6 +1,7 @@
 package authtest
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -102,5 +103,35 @@ func TestCRL(t *testing.T) {
 	}
 	if b, _ := pem.Decode(CRLPEM(crl)); b == nil || b.Type != "X509 CRL" {
 		t.Fatal("CRL PEM")
+	}
+}
+
+func TestIPsecD(t *testing.T) {
+	ca := Must(NewCA(Options{}))
+	inter := Must(ca.NewIntermediate(Options{}))
+	for _, kt := range []KeyType{RSA2048, ECDSAP384, Ed25519} {
+		leaf := Must(inter.Issue(Options{DNSNames: []string{"moon"}, Key: kt}))
+		files, err := leaf.IPsecD("moon")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) != 4 {
+			t.Fatalf("%v: %d files", kt, len(files))
+		}
+		for path, want := range map[string]*x509.Certificate{"certs/moon.pem": leaf.Cert, "cacerts/moon-ca1.pem": inter.Cert, "cacerts/moon-ca2.pem": ca.Cert} {
+			b, _ := pem.Decode(files[path])
+			if b == nil || !bytes.Equal(b.Bytes, want.Raw) {
+				t.Errorf("%v: %s is not the expected certificate", kt, path)
+			}
+		}
+		b, _ := pem.Decode(files["private/moon.pem"])
+		wantType := map[KeyType]string{RSA2048: "RSA PRIVATE KEY", ECDSAP384: "EC PRIVATE KEY", Ed25519: "PRIVATE KEY"}[kt]
+		if b == nil || b.Type != wantType {
+			t.Errorf("%v: private key PEM %v", kt, b)
+		}
+		wantLine := map[KeyType]string{RSA2048: ": RSA moon.pem", ECDSAP384: ": ECDSA moon.pem", Ed25519: ": PKCS8 moon.pem"}[kt]
+		if got := leaf.SecretsLine("moon"); got != wantLine {
+			t.Errorf("%v: %q", kt, got)
+		}
 	}
 }
