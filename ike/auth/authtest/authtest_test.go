@@ -7,6 +7,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -132,6 +136,54 @@ func TestIPsecD(t *testing.T) {
 		wantLine := map[KeyType]string{RSA2048: ": RSA moon.pem", ECDSAP384: ": ECDSA moon.pem", Ed25519: ": PKCS8 moon.pem"}[kt]
 		if got := leaf.SecretsLine("moon"); got != wantLine {
 			t.Errorf("%v: %q", kt, got)
+		}
+	}
+}
+
+// OpenSSL (whose libcrypto strongSwan's openssl plugin uses) must accept
+// what we write for strongSwan: the chain, the CRL and every key file.
+func TestOpenSSLAcceptsFiles(t *testing.T) {
+	openssl, err := exec.LookPath("openssl")
+	if err != nil {
+		t.Skip("openssl not installed")
+	}
+	dir := t.TempDir()
+	write := func(name string, data []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	run := func(args ...string) (string, error) {
+		out, err := exec.Command(openssl, args...).CombinedOutput()
+		return string(out), err
+	}
+	for _, kt := range []KeyType{ECDSAP256, ECDSAP521, RSA2048, Ed25519} {
+		ca := Must(NewCA(Options{Key: kt}))
+		inter := Must(ca.NewIntermediate(Options{Key: kt}))
+		leaf := Must(inter.Issue(Options{DNSNames: []string{"moon.example.org"}, Key: kt, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}))
+		caF, interF, leafF := write("ca.pem", CertPEM(ca.Cert)), write("inter.pem", CertPEM(inter.Cert)), write("leaf.pem", CertPEM(leaf.Cert))
+		if out, err := run("verify", "-x509_strict", "-CAfile", caF, "-untrusted", interF, leafF); err != nil {
+			t.Fatalf("%v: openssl verify: %v\n%s", kt, err, out)
+		}
+		now := time.Now()
+		crlF := write("crl.pem", CRLPEM(Must(inter.CRL([]*x509.Certificate{leaf.Cert}, now.Add(-time.Minute), now.Add(time.Hour)))))
+		rootCRLF := write("rootcrl.pem", CRLPEM(Must(ca.CRL(nil, now.Add(-time.Minute), now.Add(time.Hour)))))
+		out, err := run("verify", "-crl_check_all", "-CAfile", caF, "-untrusted", interF, "-CRLfile", crlF, "-CRLfile", rootCRLF, leafF)
+		if err == nil || !strings.Contains(out, "revoked") {
+			t.Fatalf("%v: openssl did not see the revocation: %v\n%s", kt, err, out)
+		}
+		for _, enc := range []func(crypto.Signer) ([]byte, error){KeyPEM, LegacyKeyPEM} {
+			keyF := write("key.pem", Must(enc(leaf.Key)))
+			pubOut, err := run("pkey", "-in", keyF, "-pubout")
+			if err != nil {
+				t.Fatalf("%v: openssl pkey: %v\n%s", kt, err, pubOut)
+			}
+			want := string(Must(PublicKeyPEM(leaf.Key.Public())))
+			if pubOut != want {
+				t.Fatalf("%v: openssl derives another public key:\n%s\nwant\n%s", kt, pubOut, want)
+			}
 		}
 	}
 }
