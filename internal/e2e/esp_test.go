@@ -21,8 +21,6 @@ import (
 	"github.com/google/gopacket/layers"
 )
 
-func TestMain(m *testing.M) { vmtest.Main(m) }
-
 // host is one end of the test pair with its xfrm handle and CHILD_SA.
 type host struct {
 	ns    *nstest.NS
