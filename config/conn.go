@@ -455,6 +455,9 @@ func validateCA(d *diags, ca *CA, setup *Setup) {
 			d.add(Warning, at(k), "ca "+ca.Name, k, "not implemented: cygnet does not fetch CRLs or ask OCSP responders; revocation is checked against ipsec.d/crls only")
 		}
 	}
+	if ca.Auto == "ignore" {
+		d.add(Info, ca.Pos, "ca "+ca.Name, "auto", "auto=ignore (the default for ca sections): the section is not loaded; add auto=add")
+	}
 	if ca.CertURIBase != "" {
 		d.add(Warning, at("certuribase"), "ca "+ca.Name, "certuribase", "not implemented: hash-and-URL certificates are not fetched")
 	}
