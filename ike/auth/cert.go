@@ -39,6 +39,11 @@ func CertPayloads(chain []*x509.Certificate) []*message.Cert {
 	return out
 }
 
+// MaxPeerCerts bounds the CERT payloads a peer may send: every one is
+// parsed and offered to path building before the peer is authenticated,
+// and real chains are a handful of certificates deep.
+const MaxPeerCerts = 16
+
 // ParseCertPayloads turns received CERT payloads into the peer's
 // end-entity certificate (the first, RFC 7296 3.6) and the rest as
 // candidate intermediates. Only X.509 signature certificates (encoding 4)
@@ -48,6 +53,9 @@ func CertPayloads(chain []*x509.Certificate) []*message.Cert {
 func ParseCertPayloads(certs []*message.Cert) (leaf *x509.Certificate, intermediates []*x509.Certificate, err error) {
 	if len(certs) == 0 {
 		return nil, nil, errors.New("auth: no CERT payload")
+	}
+	if len(certs) > MaxPeerCerts {
+		return nil, nil, fmt.Errorf("auth: %d CERT payloads, at most %d are accepted", len(certs), MaxPeerCerts)
 	}
 	for i, c := range certs {
 		if c == nil {

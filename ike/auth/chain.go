@@ -33,6 +33,10 @@ var OIDExtKeyUsageIPsecIKE = asn1.ObjectIdentifier{1, 3, 6, 1, 5, 5, 7, 3, 17}
 //     whose issuer has no CRL given is not checked (strongSwan's default
 //     "crlcheck" without strictcrlpolicy behaves the same).
 //
+// The key usage extension is not checked, as strongSwan does not; SHA-1
+// certificate signatures are refused (crypto/x509). Revocation information
+// comes only from crls: no OCSP, no fetching from CRL distribution points.
+//
 // If several chains validate, the first that passes the CRL checks is
 // enough; the error of the first chain is returned otherwise.
 func VerifyChain(leaf *x509.Certificate, intermediates, roots []*x509.Certificate, crls []*x509.RevocationList, now time.Time) error {

@@ -142,6 +142,7 @@ func TestCertPayloadsAndCertReq(t *testing.T) {
 		{"garbage", []*message.Cert{CertPayload(p.leaf.Cert), {Encoding: message.CertX509Signature, Data: []byte{0x30, 0x03, 0x02, 0x01, 0x01}}}, "CERT payload 2"},
 		{"empty", []*message.Cert{{Encoding: message.CertX509Signature}}, "empty certificate"},
 		{"nil", []*message.Cert{nil}, "empty"},
+		{"too many", make([]*message.Cert, MaxPeerCerts+1), "at most 16"},
 	} {
 		if _, _, err := ParseCertPayloads(bad.in); err == nil || !strings.Contains(err.Error(), bad.err) {
 			t.Errorf("%s: %v", bad.name, err)
