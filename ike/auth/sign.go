@@ -72,7 +72,7 @@ func SignWithOptions(key crypto.Signer, octets []byte, peerHashes []message.Hash
 	}
 	switch pub := key.Public().(type) {
 	case *rsa.PublicKey:
-		if alg, ok := chooseRSA(peerHashes, opts.RSAPSS); ok {
+		if alg, ok := chooseRSA(peerHashes, opts.RSAPSS, pub.Size()); ok {
 			sig, err := signDigest(key, alg, octets, rand)
 			if err != nil {
 				return 0, nil, err
@@ -130,14 +130,19 @@ func SignWithOptions(key crypto.Signer, octets []byte, peerHashes []message.Hash
 	}
 }
 
-// chooseRSA picks the RFC 7427 algorithm for an RSA key: the strongest
-// SHA-2 hash the peer announced.
-func chooseRSA(peer []message.HashAlgorithm, pss bool) (sigAlg, bool) {
+// chooseRSA picks the RFC 7427 algorithm for an RSA key of keyBytes
+// octets: the strongest SHA-2 hash the peer announced. PSS with a salt as
+// long as the hash needs 2*hLen+2 octets (RFC 8017 9.1.1), so a hash too
+// large for a small key is passed over.
+func chooseRSA(peer []message.HashAlgorithm, pss bool, keyBytes int) (sigAlg, bool) {
 	order := []sigAlg{algRSASHA512, algRSASHA384, algRSASHA256}
 	if pss {
 		order = []sigAlg{algPSSSHA512, algPSSSHA384, algPSSSHA256}
 	}
 	for _, a := range order {
+		if pss && keyBytes < 2*a.hash.Size()+2 {
+			continue
+		}
 		if slices.Contains(peer, a.hashID) {
 			return a, true
 		}

@@ -235,3 +235,22 @@ func TestSupportedHashes(t *testing.T) {
 		t.Fatal("SupportedHashes shares its slice")
 	}
 }
+
+// RSA-1024 cannot carry PSS with SHA-512 and a 64-octet salt (RFC 8017
+// 9.1.1: 2*64+2 > 128); Sign must step down to SHA-384.
+func TestSignPSSSmallKey(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, data, err := SignWithOptions(key, octets, SupportedHashes(), rand.Reader, Options{RSAPSS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m != message.AuthDigitalSignature || !bytes.Equal(data[1:1+int(data[0])], algPSSSHA384.der) {
+		t.Fatalf("method %v, AlgorithmIdentifier % x", m, data[1:1+int(data[0])])
+	}
+	if err := Verify(&key.PublicKey, m, data, octets); err != nil {
+		t.Fatal(err)
+	}
+}
