@@ -66,7 +66,13 @@ vm_tests() {
 	fi
 	echo "in the guest: ${pkgs[*]}"
 	# -p 1: one guest at a time, so each gets both CPUs and timing-sensitive exchanges are not starved.
-	CYGNET_VM=1 CYGNET_REQUIRE_VM=1 go test -count=1 -p 1 -timeout 30m "${pkgs[@]}"
+	local report rc
+	report=$(mktemp)
+	CYGNET_VM=1 CYGNET_REQUIRE_VM=1 CYGNET_VM_REPORT=$report go test -count=1 -p 1 -timeout 30m "${pkgs[@]}"
+	rc=$?
+	cat "$report"
+	rm -f "$report"
+	return $rc
 }
 
 phase deps scripts/deps.sh

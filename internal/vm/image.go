@@ -72,7 +72,7 @@ func Prepare(ctx context.Context) (Image, error) {
 	}
 	defer unlock()
 
-	pkg, resolveErr := resolveKernelPackage(ctx)
+	pkg, resolveErr := resolveKernelPackageCached(ctx, cache)
 	var version string
 	if resolveErr == nil {
 		version = strings.TrimPrefix(pkg, "linux-image-")
@@ -132,6 +132,33 @@ func lockFile(path string) (func(), error) {
 		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}, nil
+}
+
+// aptLists is where apt keeps package lists; apt-get update renames files into it, changing its mtime.
+const aptLists = "/var/lib/apt/lists"
+
+// resolveKernelPackageCached remembers resolveKernelPackage's answer until apt's package lists change:
+// apt-cache takes about a second of CPU, which every guest boot would otherwise pay.
+func resolveKernelPackageCached(ctx context.Context, cache string) (string, error) {
+	memo := filepath.Join(cache, "resolved")
+	key := ""
+	if fi, err := os.Stat(aptLists); err == nil {
+		key = fmt.Sprintf("%s@%d", metaPackage, fi.ModTime().UnixNano())
+		if b, err := os.ReadFile(memo); err == nil {
+			if k, pkg, ok := strings.Cut(strings.TrimSpace(string(b)), " "); ok && k == key && strings.HasPrefix(pkg, "linux-image-") {
+				return pkg, nil
+			}
+		}
+	}
+	pkg, err := resolveKernelPackage(ctx)
+	if err != nil || key == "" {
+		return pkg, err
+	}
+	tmp := memo + ".tmp"
+	if err := os.WriteFile(tmp, []byte(key+" "+pkg+"\n"), 0o644); err == nil {
+		_ = os.Rename(tmp, memo) // callers hold the cache lock
+	}
+	return pkg, nil
 }
 
 // resolveKernelPackage asks apt which versioned image linux-image-amd64 currently depends on.
@@ -203,7 +230,8 @@ func fetchKernel(ctx context.Context, cache, pkg, version, kdir string) error {
 	get := exec.CommandContext(ctx, "apt-get", "download", pkg)
 	get.Dir = dl
 	if out, err := get.CombinedOutput(); err != nil {
-		return fmt.Errorf("vm: kernel download failed: apt-get download %s: %v: %s", pkg, err, bytes.TrimSpace(out))
+		return fmt.Errorf("vm: kernel download failed (stale package lists? run apt-get update): apt-get download %s: %v: %s",
+			pkg, err, bytes.TrimSpace(out))
 	}
 	debs, _ := filepath.Glob(filepath.Join(dl, pkg+"_*.deb"))
 	if len(debs) != 1 {

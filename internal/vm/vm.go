@@ -85,6 +85,10 @@ func Run(ctx context.Context, opt Options) (Result, error) {
 	if len(opt.Argv) == 0 {
 		return Result{ExitCode: -1}, errors.New("vm: empty command")
 	}
+	// Before any download: a missing emulator should not cost a 70 MB kernel fetch to find out.
+	if err := CheckHost(); err != nil {
+		return Result{ExitCode: -1}, err
+	}
 	img, err := Prepare(ctx)
 	if err != nil {
 		return Result{ExitCode: -1}, err

@@ -2,8 +2,10 @@ package vm
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -307,4 +309,90 @@ func BenchmarkBoot(b *testing.B) {
 		boot += res.Boot
 	}
 	b.ReportMetric(boot.Seconds()/float64(b.N), "boot-s/op")
+}
+
+// TestRunNamesMissingTools checks that a host without qemu gets an error naming the package to install,
+// before anything is downloaded.
+func TestRunNamesMissingTools(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	t.Setenv("CYGNET_VM_CACHE", t.TempDir()) // no cached kernel: apt tools are needed too
+	_, err := Run(context.Background(), Options{Argv: []string{"true"}})
+	if err == nil {
+		t.Fatal("Run succeeded without qemu on PATH")
+	}
+	for _, want := range []string{"qemu-system-x86_64 (package qemu-system-x86)", "apt-get (package apt)", "depmod (package kmod)"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not name %q", err, want)
+		}
+	}
+}
+
+// TestPrepareConcurrent builds the initramfs from several goroutines at once into a cache that has the
+// kernel but no initramfs: exactly one valid image must result, and every caller must get it.
+func TestPrepareConcurrent(t *testing.T) {
+	requireGuest(t)
+	img, err := Prepare(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A cache whose kernel entry borrows the real one's files.
+	cache := t.TempDir()
+	kdir := filepath.Join(cache, "kernel-"+img.Version)
+	realDir := filepath.Dir(filepath.Dir(img.Kernel))
+	for _, p := range []string{"boot", "lib", "ready"} {
+		if err := os.MkdirAll(kdir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(filepath.Join(realDir, p), filepath.Join(kdir, p)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Setenv("CYGNET_VM_CACHE", cache)
+	const n = 4
+	errs := make(chan error, n)
+	paths := make(chan string, n)
+	for range n {
+		go func() {
+			img, err := Prepare(context.Background())
+			errs <- err
+			paths <- img.Initrd
+		}()
+	}
+	var first string
+	for range n {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+		p := <-paths
+		if first == "" {
+			first = p
+		}
+		if p != first {
+			t.Errorf("initrd paths differ: %s, %s", first, p)
+		}
+	}
+	entries, _ := os.ReadDir(kdir)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if got := strings.Join(names, " "); got != "boot "+filepath.Base(first)+" lib ready" {
+		t.Errorf("cache entry holds %q: want one initramfs and no temporaries", got)
+	}
+	f, err := os.Open(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := io.ReadAll(zr)
+	if err != nil {
+		t.Fatalf("initramfs is not valid gzip: %v", err)
+	}
+	if !bytes.HasPrefix(data, []byte("070701")) || !bytes.Contains(data, []byte("TRAILER!!!")) {
+		t.Error("initramfs is not a complete newc archive")
+	}
 }

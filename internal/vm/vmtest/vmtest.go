@@ -16,6 +16,7 @@
 //	CYGNET_IN_VM=1       set by internal/vm inside the guest
 //	CYGNET_REQUIRE_VM=1  a test calling Require fails, instead of skipping, when no such kernel is available
 //	CYGNET_REQUIRE_ROOT=1 a test calling RequireRoot fails, instead of skipping, when not root
+//	CYGNET_VM_REPORT=FILE on the host: append one line per guest run (boot time, status) to FILE
 //
 // `make test` runs VM packages with CYGNET_VM=1 CYGNET_REQUIRE_VM=1, so inside it those tests never skip.
 package vmtest
@@ -68,9 +69,17 @@ func runInVM() int {
 		fmt.Fprintf(os.Stderr, "vmtest: running %s in the guest kernel: %v\n", filepath.Base(exe), err)
 		return 1
 	}
-	fmt.Fprintf(os.Stderr, "vmtest: %s: guest kernel %s (%s) booted in %v, ran in %v, exit status %d\n",
+	line := fmt.Sprintf("vmtest: %s: guest kernel %s (%s) booted in %v, ran in %v, exit status %d\n",
 		filepath.Base(exe), res.Kernel, res.Accel, res.Boot.Round(100*time.Millisecond),
 		res.Total.Round(100*time.Millisecond), res.ExitCode)
+	fmt.Fprint(os.Stderr, line)
+	// go test shows a passing package's output only with -v; make test collects these lines here.
+	if p := os.Getenv("CYGNET_VM_REPORT"); p != "" {
+		if f, err := os.OpenFile(p, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err == nil {
+			_, _ = f.WriteString(line)
+			f.Close()
+		}
+	}
 	return res.ExitCode
 }
 
