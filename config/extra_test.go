@@ -6,6 +6,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -128,4 +129,53 @@ func TestUnreadableSecrets(t *testing.T) {
 	writeFile(t, p, ": PSK \"x\"\n", 0o000)
 	_, ds := ParseSecretsFile(p, dir)
 	wantDiag(t, ds, Error, "ipsec.secrets", 0, "", "permission denied")
+}
+
+// keywords59 lists every keyword strongSwan 5.9 accepts in ipsec.conf
+// (src/starter/keywords.txt of strongSwan 5.9.14), deprecated ones
+// included. Each must be known by name, none reported as unknown.
+var keywords59 = strings.Fields(`charondebug uniqueids cachecrls strictcrlpolicy keyexchange type compress installpolicy aggressive
+authby eap_identity aaa_identity mobike forceencaps fragmentation ikedscp ikelifetime lifetime
+keylife rekeymargin margintime lifebytes marginbytes lifepackets marginpackets keyingtries
+rekeyfuzz rekey reauth ike esp ah dpddelay dpdtimeout dpdaction closeaction sha256_96 inactivity
+modeconfig xauth xauth_identity mediation mediated_by me_peerid reqid replay_window mark mark_in
+mark_out tfc cacert crluri crluri1 crluri2 ocspuri ocspuri1 ocspuri2 certuribase left leftikeport
+leftsubnet leftsubnetwithin leftprotoport leftsourceip leftdns leftfirewall lefthostaccess
+leftallowany leftupdown leftauth leftauth2 leftid leftid2 leftsigkey leftrsasigkey leftcert
+leftcert2 leftcertpolicy leftsendcert leftca leftca2 leftgroups leftgroups2 right rightikeport
+rightsubnet rightsubnetwithin rightprotoport rightsourceip rightdns rightfirewall righthostaccess
+rightallowany rightupdown rightauth rightauth2 rightid rightid2 rightsigkey rightrsasigkey
+rightcert rightcert2 rightcertpolicy rightsendcert rightca rightca2 rightgroups rightgroups2
+auto interfaces dumpdir charonstart plutostart klipsdebug plutodebug prepluto postpluto
+plutostderrlog fragicmp packetdefault hidetos overridemtu crlcheckinterval nocrsend nat_traversal
+keep_alive force_keepalive virtual_private pkcs11module pkcs11initargs pkcs11keepstate pkcs11proxy
+ldaphost ldapbase pfs pfsgroup eap leftnexthop rightnexthop`)
+
+func TestAllKeywordsKnown(t *testing.T) {
+	for _, k := range keywords59 {
+		if k == "also" {
+			continue // handled by the parser
+		}
+		found := false
+		for _, kind := range []SectionKind{SectionSetup, SectionConn, SectionCA} {
+			if _, _, ok := lookupKeyword(k, kind); ok {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("strongSwan 5.9 keyword %q is unknown", k)
+		}
+	}
+	// aliases resolve to one canonical keyword
+	for alias, canon := range map[string]string{"keylife": "lifetime", "rekeymargin": "margintime", "leftrsasigkey": "leftsigkey",
+		"rightsubnetwithin": "rightsubnet", "crluri1": "crluri", "ocspuri1": "ocspuri"} {
+		kind := SectionConn
+		if strings.HasPrefix(canon, "crl") || strings.HasPrefix(canon, "ocsp") {
+			kind = SectionCA
+		}
+		k, side, ok := lookupKeyword(alias, kind)
+		if !ok || k.canonical(side) != canon {
+			t.Errorf("%s does not resolve to %s", alias, canon)
+		}
+	}
 }
