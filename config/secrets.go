@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/ike/message"
 )
 
 // Secret is one ipsec.secrets entry: "[selectors] : TYPE secret". The
@@ -354,4 +355,53 @@ func (s *Secrets) SharedKeys() []ike.SharedKey {
 		out = append(out, ike.SharedKey{IDs: slices.Clone(e.IDs), Secret: slices.Clone(e.value), Source: e.Pos.String()})
 	}
 	return out
+}
+
+// Match scores of identity selectors, strongSwan's values (id_match_t):
+// ID_MATCH_ANY and ID_MATCH_PERFECT.
+const (
+	pskMatchAny     = 1
+	pskMatchPerfect = 20
+)
+
+// LookupPSK chooses a pre-shared key for a pair of identities the way
+// strongSwan 5.9 does, for engines that want its exact ranking: each entry
+// scores its best selector against the local and against the remote
+// identity (an exact identity 20, %any or no selectors 1, else 0); entries
+// matching neither are skipped; the best remote score wins, then the best
+// local score; on a tie the entry written last wins (strongSwan keeps its
+// secrets newest first). ike.Credentials.LookupPSK differs on the last two
+// points (it adds the scores and keeps the first entry).
+func LookupPSK(keys []ike.SharedKey, local, remote ike.Identity) (ike.SharedKey, bool) {
+	score := func(k ike.SharedKey, id ike.Identity) int {
+		if len(k.IDs) == 0 {
+			return pskMatchAny
+		}
+		best := 0
+		for _, sel := range k.IDs {
+			switch {
+			case sel.IsZero():
+				best = max(best, pskMatchAny)
+			case sel.Equal(id):
+				best = pskMatchPerfect
+			case sel.Type == id.Type && (id.Type == message.IDFQDN || id.Type == message.IDRFC822) &&
+				strings.EqualFold(string(sel.Data), string(id.Data)):
+				best = pskMatchPerfect
+			}
+		}
+		return best
+	}
+	var found ike.SharedKey
+	ok := false
+	bestLocal, bestRemote := 0, 0
+	for i := len(keys) - 1; i >= 0; i-- {
+		l, r := score(keys[i], local), score(keys[i], remote)
+		if l == 0 && r == 0 {
+			continue
+		}
+		if r > bestRemote || (r == bestRemote && l > bestLocal) {
+			found, ok, bestLocal, bestRemote = keys[i], true, l, r
+		}
+	}
+	return found, ok
 }

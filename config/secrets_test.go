@@ -174,44 +174,6 @@ func TestPrivateKeys(t *testing.T) {
 	}
 }
 
-// strongswanLookup is strongSwan 5.9's choice of a shared key, as its
-// credential manager and in-memory credential set make it: entries are
-// tried from the last loaded to the first; each scores its best selector
-// match against the local and the remote identity (perfect 20, %any 1); an
-// entry matching neither is skipped; the best remote score wins, then the
-// best local score; ties keep the entry found first, that is the one
-// written last.
-func strongswanLookup(keys []ike.SharedKey, local, remote ike.Identity) (ike.SharedKey, bool) {
-	score := func(k ike.SharedKey, id ike.Identity) int {
-		if len(k.IDs) == 0 {
-			return 1
-		}
-		best := 0
-		for _, sel := range k.IDs {
-			switch {
-			case sel.IsZero():
-				best = max(best, 1)
-			case sel.Equal(id) || (sel.Type == 2 && id.Type == 2 && strings.EqualFold(string(sel.Data), string(id.Data))):
-				best = 20
-			}
-		}
-		return best
-	}
-	var found ike.SharedKey
-	ok := false
-	bestMe, bestOther := 0, 0
-	for i := len(keys) - 1; i >= 0; i-- {
-		me, other := score(keys[i], local), score(keys[i], remote)
-		if me == 0 && other == 0 {
-			continue
-		}
-		if other > bestOther || (other == bestOther && me > bestMe) {
-			found, ok, bestMe, bestOther = keys[i], true, me, other
-		}
-	}
-	return found, ok
-}
-
 // TestLookupPSK compares ike.Credentials.LookupPSK with strongSwan's choice
 // on realistic secrets files. Where the two differ the difference is
 // pinned, so that a change to either side is noticed.
@@ -227,22 +189,23 @@ func TestLookupPSK(t *testing.T) {
 		name          string
 		secrets       string
 		local, remote string
-		// differs is set where cygnet's ranking is known to choose
-		// another entry than strongSwan.
+		// differs is set where ike.LookupPSK is known to choose another
+		// entry than strongSwan.
 		differs bool
+		want    string // strongSwan's choice, when checked
 	}{
-		{"pair beats fallback", "@moon @sun : PSK \"pair\"\n: PSK \"fallback\"\n", "@moon", "@sun", false},
-		{"fallback when no selector matches", "@moon @sun : PSK \"pair\"\n: PSK \"fallback\"\n", "@venus", "@carol", false},
-		{"remote ID selects among road warriors", "carol@strongswan.org : PSK \"c\"\ndave@strongswan.org : PSK \"d\"\n", "@moon.strongswan.org", "dave@strongswan.org", false},
-		{"IP selectors", "192.168.0.100 : PSK \"carol\"\n192.168.0.200 : PSK \"dave\"\n", "192.168.0.1", "192.168.0.200", false},
-		{"%any with a local ID", "@moon.strongswan.org %any : PSK \"any\"\n@moon.strongswan.org @sun.strongswan.org : PSK \"exact\"\n", "@moon.strongswan.org", "@sun.strongswan.org", false},
-		{"FQDN case", "@Moon.StrongSwan.org @sun : PSK \"x\"\n", "@moon.strongswan.org", "@sun", false},
+		{"pair beats fallback", "@moon @sun : PSK \"pair\"\n: PSK \"fallback\"\n", "@moon", "@sun", false, "pair"},
+		{"fallback when no selector matches", "@moon @sun : PSK \"pair\"\n: PSK \"fallback\"\n", "@venus", "@carol", false, "fallback"},
+		{"remote ID selects among road warriors", "carol@strongswan.org : PSK \"c\"\ndave@strongswan.org : PSK \"d\"\n", "@moon.strongswan.org", "dave@strongswan.org", false, "d"},
+		{"IP selectors", "192.168.0.100 : PSK \"carol\"\n192.168.0.200 : PSK \"dave\"\n", "192.168.0.1", "192.168.0.200", false, "dave"},
+		{"%any with a local ID", "@moon.strongswan.org %any : PSK \"any\"\n@moon.strongswan.org @sun.strongswan.org : PSK \"exact\"\n", "@moon.strongswan.org", "@sun.strongswan.org", false, "exact"},
+		{"FQDN case", "@Moon.StrongSwan.org @sun : PSK \"x\"\n", "@moon.strongswan.org", "@sun", false, "x"},
 		// strongSwan ranks the remote match first: the no-selector entry
 		// matches the remote (as %any) and beats an entry naming only the
 		// local ID.
-		{"local-only entry vs fallback", "@moon : PSK \"local-only\"\n: PSK \"fallback\"\n", "@moon", "@unknown", true},
+		{"local-only entry vs fallback", "@moon : PSK \"local-only\"\n: PSK \"fallback\"\n", "@moon", "@unknown", true, "fallback"},
 		// strongSwan prefers the entry written last on a tie.
-		{"tie", "@moon @sun : PSK \"first\"\n@sun @moon : PSK \"second\"\n", "@moon", "@sun", true},
+		{"tie", "@moon @sun : PSK \"first\"\n@sun @moon : PSK \"second\"\n", "@moon", "@sun", true, "second"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -250,19 +213,25 @@ func TestLookupPSK(t *testing.T) {
 			if ds.HasErrors() {
 				t.Fatal(listDiags(ds))
 			}
+			if tt.want != "" {
+				k, ok := LookupPSK(s.SharedKeys(), id(tt.local), id(tt.remote))
+				if !ok || string(k.Secret) != tt.want {
+					t.Errorf("strongSwan's choice: %q, want %q", k.Secret, tt.want)
+				}
+			}
 			creds := ike.Credentials{SharedKeys: s.SharedKeys()}
 			got, gok := creds.LookupPSK(id(tt.local), id(tt.remote))
-			want, wok := strongswanLookup(creds.SharedKeys, id(tt.local), id(tt.remote))
+			want, wok := LookupPSK(creds.SharedKeys, id(tt.local), id(tt.remote))
 			same := gok == wok && bytes.Equal(got.Secret, want.Secret)
 			switch {
 			case !wok:
 				t.Fatalf("the strongSwan model finds no key")
 			case same && tt.differs:
-				t.Errorf("LookupPSK now agrees with strongSwan (picks %s); update the test", got.Source)
+				t.Errorf("ike.Credentials.LookupPSK now agrees with strongSwan (picks %s); update the test", got.Source)
 			case !same && !tt.differs:
-				t.Errorf("LookupPSK picks %s (ok %v), strongSwan picks %s", got.Source, gok, want.Source)
+				t.Errorf("ike.Credentials.LookupPSK picks %s (ok %v), strongSwan picks %s", got.Source, gok, want.Source)
 			case !same:
-				t.Logf("known difference: LookupPSK picks %s, strongSwan picks %s", got.Source, want.Source)
+				t.Logf("known difference: ike.Credentials.LookupPSK picks %s, strongSwan (config.LookupPSK) picks %s", got.Source, want.Source)
 			}
 		})
 	}
