@@ -350,7 +350,7 @@ func interpret(raw *RawFile, d *diags) *IPsecConf {
 			applySetting(d, t, SectionCA, "ca "+s.Name, st, ca.pos)
 		}
 		ca.Settings = s.Effective()
-		validateCA(d, ca, &cfg.Setup)
+		validateCA(d, ca)
 		ca.Valid = !Diagnostics(d.list[before:]).HasErrors()
 		cfg.CAs = append(cfg.CAs, ca)
 	}
@@ -412,12 +412,8 @@ func applySetting(d *diags, t *target, kind SectionKind, conn string, st Setting
 	case "right":
 		t.end = &t.conn.Right
 	}
-	t.notes = t.notes[:0]
 	if err := k.set(t, st.Value); err != nil {
-		d.add(Error, st.Pos, conn, st.Key, "%s", strings.TrimPrefix(err.Error(), "config: "))
-	}
-	for _, n := range t.notes {
-		d.add(n.sev, st.Pos, conn, st.Key, "%s", n.msg)
+		d.add(Error, st.Pos, conn, st.Key, "%s", errMsg(err))
 	}
 }
 
@@ -440,7 +436,7 @@ func validateSetup(d *diags, s *Setup, raw *Section) {
 	}
 }
 
-func validateCA(d *diags, ca *CA, setup *Setup) {
+func validateCA(d *diags, ca *CA) {
 	at := func(k string) Pos {
 		if p, ok := ca.pos[k]; ok {
 			return p

@@ -9,35 +9,12 @@ import (
 	"github.com/cygnet-ipsec/cygnet/ike"
 )
 
-// target is what a keyword handler writes into, with a place for the
-// notes it makes about the value.
+// target is what a keyword handler writes into.
 type target struct {
 	setup *Setup
 	conn  *Conn
 	end   *End
 	ca    *CA
-	notes []note
-}
-
-type note struct {
-	sev Severity
-	msg string
-}
-
-// unsupported records that cygnet cannot do what the value asks and that
-// ignoring it would weaken security.
-func (t *target) unsupported(format string, args ...any) {
-	t.notes = append(t.notes, note{Error, fmt.Sprintf(format, args...)})
-}
-
-// ignored records a value cygnet does not act on where that does not weaken
-// security.
-func (t *target) ignored(format string, args ...any) {
-	t.notes = append(t.notes, note{Warning, fmt.Sprintf(format, args...)})
-}
-
-func (t *target) info(format string, args ...any) {
-	t.notes = append(t.notes, note{Info, fmt.Sprintf(format, args...)})
 }
 
 // keyword is one ipsec.conf keyword. Keywords of a connection end are

@@ -142,10 +142,17 @@ type RawFile struct {
 	CAs   []*Section
 	// Files lists every file read, the main file first.
 	Files []string
+
+	index map[string]*Section // "conn NAME" / "ca NAME" -> section
 }
 
 // Conn returns the conn section named name, or nil.
-func (r *RawFile) Conn(name string) *Section { return findSection(r.Conns, name) }
+func (r *RawFile) Conn(name string) *Section {
+	if r.index != nil {
+		return r.index["conn "+name]
+	}
+	return findSection(r.Conns, name)
+}
 
 func findSection(list []*Section, name string) *Section {
 	for _, s := range list {
@@ -579,10 +586,14 @@ func (p *confParser) addSection(t token, name string, hasName bool, pos Pos, fai
 		if t.kind == tCA {
 			list, kind = &p.raw.CAs, SectionCA
 		}
-		s := findSection(*list, name)
+		if p.raw.index == nil {
+			p.raw.index = map[string]*Section{}
+		}
+		s := p.raw.index[kind.String()+" "+name]
 		if s == nil {
 			s = &Section{Kind: kind, Name: name, Pos: pos}
 			*list = append(*list, s)
+			p.raw.index[kind.String()+" "+name] = s
 		}
 		p.current = s
 	}
@@ -691,6 +702,11 @@ func (p *confParser) include(path string, t token) {
 	}
 }
 
+// section finds a conn or ca section by name.
+func (p *confParser) section(kind, name string) *Section {
+	return p.raw.index[kind+" "+name]
+}
+
 func hasGlobMeta(s string) bool { return strings.ContainsAny(s, `*?[\`) }
 
 // resolveAlso linearises the also= references of every section as
@@ -698,7 +714,7 @@ func hasGlobMeta(s string) bool { return strings.ContainsAny(s, `*?[\`) }
 // recently written first, each followed by its own parents, each kept at its
 // last occurrence; a section without also= inherits %default.
 func (p *confParser) resolveAlso(list []*Section, kind string) {
-	def := findSection(list, "%default")
+	def := p.section(kind, "%default")
 	if def != nil {
 		def.resolved = true
 		if len(def.Also) > 0 {
@@ -719,7 +735,7 @@ func (p *confParser) resolveOne(list []*Section, s, def *Section, stack []*Secti
 	ok := true
 	for i := len(s.Also) - 1; i >= 0; i-- {
 		a := s.Also[i]
-		parent := findSection(list, a.Value)
+		parent := p.section(kind, a.Value)
 		switch {
 		case parent == nil:
 			p.d.add(Error, a.Pos, sectionLabel(s), "also", "%s %q not found", kind, a.Value)
