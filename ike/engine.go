@@ -112,7 +112,7 @@ const (
 	// cannot keep it busy forever.
 	maxInitRetries = 5
 	// kernelTimeout bounds one call into the kernel.
-	kernelTimeout = 10 * time.Second
+	kernelTimeout = 30 * time.Second
 )
 
 // New returns an engine for opts. It sends nothing until Initiate is called

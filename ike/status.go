@@ -158,10 +158,13 @@ func (e *Engine) Status() Status {
 				for j := range st.IKESAs[i].Children {
 					ch := &st.IKESAs[i].Children[j]
 					for _, ks := range states {
+						// States read back carry no direction: the
+						// destination tells them apart.
+						dst := ks.Dst.Unmap()
 						switch {
-						case ks.SPI == ch.SPIIn && ks.Dir == xfrm.In && ks.ReqID == ch.ReqID:
+						case ks.SPI == ch.SPIIn && dst == st.IKESAs[i].Local.Addr().Unmap():
 							ch.BytesIn = ks.Bytes
-						case ks.SPI == ch.SPIOut && ks.ReqID == ch.ReqID:
+						case ks.SPI == ch.SPIOut && dst == st.IKESAs[i].Remote.Addr().Unmap():
 							ch.BytesOut = ks.Bytes
 						}
 					}
