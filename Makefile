@@ -19,7 +19,7 @@ test:
 
 # The real-kernel ESP demo, inside a stock Debian kernel under qemu (internal/vm).
 demo: deps
-	CYGNET_VM=1 CYGNET_REQUIRE_VM=1 $(GO) test -count=1 -v -timeout 30m -run TestDemo ./internal/e2e/
+	CYGNET_VM=1 CYGNET_REQUIRE_VM=1 $(GO) test -count=1 -v -timeout 30m -run "^TestDaemonDemo$$" ./internal/e2e/
 
 deps:
 	scripts/deps.sh

@@ -131,6 +131,7 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
+	d.probeKernel(ctx)
 
 	sw := loaded.Strongswan
 	port, natPort := uint16(500), uint16(4500)
@@ -214,6 +215,39 @@ func (d *Daemon) failClosed(ctx context.Context) (map[netip.Addr]bool, error) {
 		d.log.Warn("found SAs of a previous cygnet: holding their traffic (block policies) until renegotiated", "peers", len(held))
 	}
 	return held, nil
+}
+
+// probeKernel installs and removes one AES-GCM ESP state per address
+// family on loopback. The first install makes the kernel load esp4/esp6 and
+// instantiate rfc4106(gcm(aes)), which runs the crypto self-tests: done
+// here, that cost is not paid inside the first negotiation (under
+// emulation it exceeds the peer's retransmission timeout). A kernel without
+// ESP or GCM is reported plainly at start.
+func (d *Daemon) probeKernel(ctx context.Context) {
+	for _, lo := range []netip.Addr{netip.MustParseAddr("127.0.0.1"), netip.IPv6Loopback()} {
+		spi, err := d.kernel.AllocSPI(ctx, lo, lo, xfrm.ReqIDMax)
+		if err != nil {
+			d.log.Warn("kernel cannot allocate ESP SPIs; SAs will fail", "family", familyName(lo), "err", err)
+			continue
+		}
+		s := xfrm.State{Src: lo, Dst: lo, SPI: spi, ReqID: xfrm.ReqIDMax, Dir: xfrm.In,
+			Encryption: xfrm.AESGCM16_256, EncKey: make([]byte, 36), ReplayWindow: 32}
+		start := time.Now()
+		if err := d.kernel.InstallState(ctx, &s); err != nil {
+			d.log.Warn("kernel cannot install ESP AES-GCM SAs (needs esp4/esp6 and rfc4106(gcm(aes))); SAs will fail",
+				"family", familyName(lo), "err", err)
+		} else {
+			d.log.Debug("kernel ESP AES-GCM ready", "family", familyName(lo), "took", time.Since(start))
+		}
+		d.kernel.DeleteState(ctx, s.ID())
+	}
+}
+
+func familyName(a netip.Addr) string {
+	if a.Is4() {
+		return "ipv4"
+	}
+	return "ipv6"
 }
 
 // startConns initiates auto=start connections and those whose traffic a
