@@ -23,8 +23,9 @@ import (
 //
 //   - ID_DER_ASN1_DN must equal the certificate's subject, compared as
 //     canonical RDN sequences (see EqualDN), not as raw octets.
-//   - ID_FQDN must be a subjectAltName dNSName, compared case-insensitively
-//     (RFC 4945 3.1.2). A trailing dot is ignored on either side.
+//   - ID_FQDN must be a subjectAltName dNSName (where RFC 4945 3.1.2 puts
+//     it), compared case-insensitively as DNS names are. A trailing dot is
+//     ignored on either side.
 //   - ID_RFC822_ADDR must be a subjectAltName rfc822Name: the local part is
 //     compared exactly, the domain case-insensitively (RFC 5280 4.2.1.6).
 //   - ID_IPV4_ADDR / ID_IPV6_ADDR must be a subjectAltName iPAddress.
@@ -32,8 +33,8 @@ import (
 //     or the SHA-1 of its subjectPublicKeyInfo or of its public key bits (the
 //     key identifiers strongSwan accepts for a key).
 //
-// The subject's CN is never used for FQDN or e-mail identities (RFC 4945
-// 3.1.2 forbids relying on it). ID_DER_ASN1_GN is not supported.
+// The subject's CN is never used for FQDN or e-mail identities, as
+// strongSwan does not use it either. ID_DER_ASN1_GN is not supported.
 func MatchCertID(cert *x509.Certificate, idType message.IDType, idData []byte) error {
 	if cert == nil {
 		return errors.New("auth: no certificate to match the identity against")
@@ -168,16 +169,8 @@ func isEmptyName(der []byte) bool {
 	return err == nil && len(rest) == 0 && len(seq.Bytes) == 0
 }
 
-// Distinguished names are compared in a canonical form: the RDN order is
-// kept (it is significant), attributes within a multi-valued RDN are
-// sorted, and each value is decoded from its string type (PrintableString,
-// UTF8String, IA5String, TeletexString, BMPString, UniversalString) and
-// folded as RFC 4518 caseIgnoreMatch suggests for the attributes a DN ID
-// uses: surrounding spaces dropped, inner runs of spaces made one,
-// case-folded. So a subject in UTF8String matches the same name written
-// as PrintableString by another tool, as strongSwan allows. Values that are
-// not strings are compared as DER.
-
+// attrTypeAndValue is AttributeTypeAndValue (RFC 5280 4.1.2.4) with the
+// value kept raw, so its string type can be decoded here.
 type attrTypeAndValue struct {
 	Type  asn1.ObjectIdentifier
 	Value asn1.RawValue
@@ -263,9 +256,15 @@ func decodeDirectoryString(v asn1.RawValue) (string, bool) {
 	return raw, false
 }
 
-// EqualDN reports whether two DER distinguished names are the same name in
-// the canonical form described above. It fails only if either is not a
-// well-formed Name.
+// EqualDN reports whether two DER distinguished names are the same name.
+// RDN order matters; attributes within a multi-valued RDN may come in any
+// order; values are compared after decoding their string type
+// (PrintableString, UTF8String, IA5String, TeletexString, VisibleString,
+// BMPString, UniversalString) and folding them as RFC 4518 caseIgnoreMatch
+// suggests (surrounding spaces dropped, inner runs of spaces made one, case
+// folded), so a subject written as UTF8String matches the same name
+// written as PrintableString by another tool. Non-string values are
+// compared as DER. It fails only if either is not a well-formed Name.
 func EqualDN(a, b []byte) (bool, error) {
 	ca, err := decodeDN(a, true)
 	if err != nil {
