@@ -279,6 +279,13 @@ func TestIncludes(t *testing.T) {
 	_, ds = ParseIPsecConfFile(filepath.Join(dir, "missing.conf"))
 	wantDiag(t, ds, Error, "missing.conf", 4, "include", "not found")
 
+	// Debian's generated include may be absent: strongSwan ignores it
+	writeFile(t, filepath.Join(dir, "debian.conf"), "conn x\n\ttype=transport\n\ninclude /var/lib/strongswan/ipsec.conf.inc\n", 0o644)
+	_, ds = ParseIPsecConfFile(filepath.Join(dir, "debian.conf"))
+	if ds.HasErrors() {
+		t.Errorf("missing /var/lib/strongswan include: %v", ds)
+	}
+
 	// a file that is a directory
 	_, ds = ParseIPsecConfFile(dir)
 	if !ds.HasErrors() || ds[0].File != dir {

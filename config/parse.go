@@ -684,6 +684,12 @@ func (p *confParser) include(path string, t token) {
 			p.d.add(Info, pos, "", "include", "pattern %q matches no files", t.text)
 			return
 		}
+		if distroInclude(pattern) {
+			p.d.add(Info, pos, "", "include", "%s not found; ignored, as strongSwan ignores it", pattern)
+			return
+		}
+		// strongSwan silently reads nothing here; a named file that is
+		// missing is more likely a mistake than an intent, so say so.
 		p.d.errorf(pos, "include", "included file %s not found", pattern)
 		return
 	}
@@ -705,6 +711,13 @@ func (p *confParser) include(path string, t token) {
 // section finds a conn or ca section by name.
 func (p *confParser) section(kind, name string) *Section {
 	return p.raw.index[kind+" "+name]
+}
+
+// distroInclude reports whether a path is one of the include files Debian's
+// packaging writes (ipsec.conf.inc, ipsec.secrets.inc under
+// /var/lib/strongswan), which may legitimately be absent.
+func distroInclude(path string) bool {
+	return strings.HasPrefix(filepath.Clean(path), "/var/lib/strongswan/")
 }
 
 func hasGlobMeta(s string) bool { return strings.ContainsAny(s, `*?[\`) }

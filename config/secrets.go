@@ -152,6 +152,9 @@ func (p *secretsParser) include(path string, pos Pos, rest string, depth int) {
 	case len(files) == 0 && hasGlobMeta(rest):
 		p.d.add(Info, pos, "", "include", "pattern %q matches no files", pattern)
 		return
+	case len(files) == 0 && distroInclude(pattern):
+		p.d.add(Info, pos, "", "include", "%s not found; ignored, as strongSwan ignores it", pattern)
+		return
 	case len(files) == 0:
 		p.d.errorf(pos, "include", "included file %s not found", pattern)
 		return
