@@ -1,9 +1,10 @@
 package ike
 
 import (
-	"crypto/sha1"
+	"crypto/x509"
 	"fmt"
 
+	"github.com/cygnet-ipsec/cygnet/ike/auth"
 	"github.com/cygnet-ipsec/cygnet/ike/keymat"
 	"github.com/cygnet-ipsec/cygnet/ike/message"
 )
@@ -47,24 +48,20 @@ func (sa *ikeSA) verifyAuth(c *Connection, peer Identity, auth *message.Auth, ps
 	return fmt.Errorf("%w: conn %s: remote authentication %v cannot be used", errAuthFailed, c.Name, c.Remote.Auth)
 }
 
-// certReq returns the CERTREQ payload naming our trust anchors (RFC 7296
-// 3.7: SHA-1 hashes of the CAs' SubjectPublicKeyInfo) when some
-// connection of this SA authenticates peers with certificates.
+// certReq returns the CERTREQ payload naming the CAs we accept (RFC 7296
+// 3.7) when a connection of this SA authenticates its peer with
+// certificates: rightca, or every configured CA.
 func (sa *ikeSA) certReq() *message.CertReq {
-	wants := false
+	var cas []*x509.Certificate
 	for _, c := range append([]*Connection{sa.conn}, sa.candidates...) {
-		if c != nil && c.Remote.Auth == AuthPubkey && c.Remote.SigKey == nil {
-			wants = true
+		if c == nil || c.Remote.Auth != AuthPubkey || c.Remote.SigKey != nil {
+			continue
+		}
+		if c.Remote.CA != nil {
+			cas = append(cas, c.Remote.CA)
+		} else {
+			cas = append(cas, sa.e.cfg.Credentials.CACerts...)
 		}
 	}
-	cas := sa.e.cfg.Credentials.CACerts
-	if !wants || len(cas) == 0 {
-		return nil
-	}
-	var data []byte
-	for _, ca := range cas {
-		h := sha1.Sum(ca.RawSubjectPublicKeyInfo)
-		data = append(data, h[:]...)
-	}
-	return &message.CertReq{Encoding: message.CertX509Signature, Data: data}
+	return auth.CertReqPayload(cas)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/cygnet-ipsec/cygnet/ike/auth"
 	"github.com/cygnet-ipsec/cygnet/ike/keymat"
 	"github.com/cygnet-ipsec/cygnet/ike/message"
 	"github.com/cygnet-ipsec/cygnet/ike/suite"
@@ -19,7 +20,7 @@ func (sa *ikeSA) localIdentity(c *Connection) Identity {
 	case !c.Local.ID.IsZero():
 		return c.Local.ID
 	case c.Local.Cert != nil && c.Local.Auth == AuthPubkey:
-		return Identity{Type: message.IDDERASN1DN, Data: c.Local.Cert.RawSubject}
+		return localCertID(c.Local.Cert)
 	}
 	return IdentityFromAddr(sa.local.Addr())
 }
@@ -30,6 +31,8 @@ func expectedRemote(c *Connection) Identity {
 	switch {
 	case !c.Remote.ID.IsZero():
 		return c.Remote.ID
+	case c.Remote.Cert != nil && c.Remote.Auth == AuthPubkey:
+		return localCertID(c.Remote.Cert)
 	case c.Remote.Addr.IsValid():
 		return IdentityFromAddr(c.Remote.Addr)
 	}
@@ -37,16 +40,13 @@ func expectedRemote(c *Connection) Identity {
 }
 
 // idMatches reports whether the peer's identity satisfies a configured
-// one (RFC 7296 2.15, 3.5: IDs are compared as configured, FQDNs
-// case-insensitively).
+// one, with strongSwan's rules (auth.MatchIdentity: canonical DN
+// comparison, case-insensitive FQDN and e-mail, "*" wildcards).
 func idMatches(want, got Identity) bool {
 	if want.IsZero() {
 		return true
 	}
-	if want.Type == message.IDIPv4 || want.Type == message.IDIPv6 {
-		return want.Equal(got)
-	}
-	return matchID(want, got) == matchPerfect
+	return auth.MatchIdentity(want.Type, want.Data, got.Type, got.Data) >= auth.MatchWildcard
 }
 
 // sendAuth sends the initiator's IKE_AUTH request (RFC 7296 1.2) with the
@@ -275,10 +275,15 @@ func (sa *ikeSA) handleAuthRequest(h message.Header, raw []byte, ps message.Payl
 		break
 	}
 	if conn == nil {
-		fail(fmt.Sprintf("no connection matches peer identity %v", peerID), errAuthFailed)
+		reason := fmt.Sprintf("no connection matches peer identity %v", peerID)
+		if !wantLocal.IsZero() {
+			reason += fmt.Sprintf(" which asked for %v", wantLocal)
+		}
+		fail(reason, errAuthFailed)
 		return
 	}
 	sa.conn = conn
+	sa.addCertReqs(ps)
 	sa.localID = sa.localIdentity(conn)
 	sa.localAuth, sa.remoteAuth = conn.Local.Auth, conn.Remote.Auth
 	signed := keymat.SignedOctets(sa.prf, sa.initReq, sa.nr, sa.keys.SKpi, idi.RestOfPayload())

@@ -11,6 +11,7 @@ import (
 	"net/netip"
 	"slices"
 
+	"github.com/cygnet-ipsec/cygnet/ike/auth"
 	"github.com/cygnet-ipsec/cygnet/ike/keymat"
 	"github.com/cygnet-ipsec/cygnet/ike/message"
 	"github.com/cygnet-ipsec/cygnet/ike/suite"
@@ -21,10 +22,6 @@ const (
 	portIKE  = 500
 	portNATT = 4500
 )
-
-// hashAlgorithms are announced in SIGNATURE_HASH_ALGORITHMS (RFC 7427 4),
-// strongest last as strongSwan lists them; SHA-1 is not offered.
-var hashAlgorithms = []message.HashAlgorithm{message.HashSHA2_256, message.HashSHA2_384, message.HashSHA2_512}
 
 // ikeOffer returns a connection's IKE proposals in wire form, strongSwan's
 // defaults when none are configured.
@@ -181,13 +178,14 @@ func (sa *ikeSA) sendInit() {
 
 // capabilityNotifies are the status notifications of IKE_SA_INIT:
 // fragmentation support (RFC 7383 2.3) and signature hash algorithms (RFC
-// 7427 4), in strongSwan's order.
+// 7427 4: SHA2-256/384/512 and Identity for Ed25519; never SHA-1), in
+// strongSwan's order.
 func (sa *ikeSA) capabilityNotifies() []message.Payload {
 	var ps []message.Payload
 	if sa.conn == nil || sa.conn.Fragmentation != FragmentationNo {
 		ps = append(ps, &message.Notify{NotifyType: message.IKEv2FragmentationSupported})
 	}
-	ps = append(ps, &message.Notify{NotifyType: message.SignatureHashAlgorithms, Data: message.EncodeHashAlgorithms(hashAlgorithms)})
+	ps = append(ps, &message.Notify{NotifyType: message.SignatureHashAlgorithms, Data: message.EncodeHashAlgorithms(auth.SupportedHashes())})
 	return ps
 }
 
@@ -272,6 +270,7 @@ func (sa *ikeSA) onInitResponse(m *message.Message, ps message.Payloads) {
 	}
 	sa.checkNAT(ps, sa.spiR)
 	sa.peerFrag = ps.Notify(message.IKEv2FragmentationSupported) != nil
+	sa.peerCapabilities(ps)
 	if sa.natDetected() && sa.remote.Port() == portIKE {
 		// RFC 7296 2.23: with a NAT in the path the initiator moves to
 		// port 4500 for IKE_AUTH; without one charon stays on 500.
@@ -500,6 +499,7 @@ func (e *Engine) handleInitRequest(p Packet, h message.Header) {
 	}
 	sa.checkNAT(ps, 0)
 	sa.peerFrag = ps.Notify(message.IKEv2FragmentationSupported) != nil
+	sa.peerCapabilities(ps)
 	out := []message.Payload{&message.SA{Proposals: []message.Proposal{chosen}}, &message.KE{Group: st.KE, Data: pub}, &message.Nonce{Data: sa.nr}}
 	nat, err := sa.natNotifies(sa.spiR)
 	if err != nil {

@@ -137,7 +137,9 @@ func baseConn(local, remote netip.Addr) ike.Connection {
 // configuration (a is the initiator's) before the engines start.
 func newPair(t testing.TB, mutate func(a, b *ike.Config)) *pair {
 	t.Helper()
-	p := &pair{clk: clock.New(time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)), link: newLink()}
+	// The fake clock starts at the current minute, so that test
+	// certificates (valid from an hour ago) are current.
+	p := &pair{clk: clock.New(time.Now().UTC().Truncate(time.Minute)), link: newLink()}
 	ca := &ike.Config{Connections: []ike.Connection{baseConn(addrA, addrB)},
 		Credentials: ike.Credentials{SharedKeys: []ike.SharedKey{{Secret: psk}}}}
 	cb := &ike.Config{Connections: []ike.Connection{baseConn(addrB, addrA)},

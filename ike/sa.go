@@ -75,6 +75,10 @@ type ikeSA struct {
 	natLocal  bool   // this end is behind a NAT (RFC 7296 2.23)
 	natRemote bool   // the peer is
 	peerFrag  bool   // the peer announced IKEV2_FRAGMENTATION_SUPPORTED
+	// peerHashes and peerCertReqs are what the peer announced for
+	// signature authentication (RFC 7427 4, RFC 7296 3.7).
+	peerHashes   []message.HashAlgorithm
+	peerCertReqs []*message.CertReq
 
 	suite       suite.Suite
 	proposal    message.Proposal
