@@ -517,6 +517,9 @@ func validateConn(d *diags, c *Conn) {
 		case constraint:
 			warnf(key, "%s: the key type / signature scheme constraint is not enforced; any trusted public key is accepted", e.auth)
 		}
+		if strings.Contains(e.end.ID, "*") {
+			warnf(e.side+"id", "wildcards are not supported: cygnet matches identities exactly, so a peer that strongSwan would accept by pattern is refused")
+		}
 		if e.end.Auth2 != "" {
 			errf(e.side+"auth2", "a second authentication round is not supported")
 		}

@@ -113,6 +113,7 @@ func TestWarnings(t *testing.T) {
 		{"alias twice", "conn a\n\ttype=transport\n\tkeylife=1h\n\tlifetime=2h\n", 4, "lifetime", "also set at ipsec.conf:3"},
 		{"compress", "conn a\n\ttype=transport\n\tcompress=yes\n", 3, "compress", "IPComp"},
 		{"rsasig constraint", "conn a\n\ttype=transport\n\tauthby=rsasig\n", 3, "authby", "not enforced"},
+		{"wildcard id", "conn a\n\ttype=transport\n\trightid=\"C=CH, O=strongSwan, CN=*\"\n", 3, "rightid", "wildcards"},
 		{"margin", "conn a\n\ttype=transport\n\tlifetime=5m\n\tmargintime=10m\n", 4, "margintime", "not below lifetime"},
 	}
 	for _, tt := range tests {

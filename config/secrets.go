@@ -205,6 +205,9 @@ func (p *secretsParser) entry(pos Pos, line string) error {
 		if err != nil {
 			return fmt.Errorf("config: bad selector %q: %w", sel, err)
 		}
+		if strings.Contains(sel, "*") {
+			p.d.warnf(pos, typ, "selector %q: wildcards are not supported, it matches only itself", sel)
+		}
 		e.Selectors = append(e.Selectors, sel)
 		e.IDs = append(e.IDs, id)
 	}

@@ -90,6 +90,9 @@ func printLoaded(w io.Writer, l *config.Loaded) {
 			printEndpoint(w, "local ", conn.Local)
 			printEndpoint(w, "remote", conn.Remote)
 			fmt.Fprintf(w, "  ike=%s\n  esp=%s\n", proposals(conn.IKE, conn.IKEStrict), proposals(conn.ESP, conn.ESPStrict))
+			if conn.Local.Auth == ike.AuthPSK || conn.Remote.Auth == ike.AuthPSK {
+				fmt.Fprintf(w, "  psk: %s\n", pskSource(l, conn))
+			}
 		} else {
 			la, ra := c.EndAuth()
 			fmt.Fprintf(w, "  left=%s leftid=%s leftauth=%s\n", orAny(c.Left.Host), orAny(c.Left.ID), la)
@@ -163,4 +166,28 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// pskSource names the ipsec.secrets entry (file:line, never the value)
+// that strongSwan would use for a conn whose identities are known.
+func pskSource(l *config.Loaded, c ike.Connection) string {
+	id := func(e ike.Endpoint) (ike.Identity, bool) {
+		switch {
+		case !e.ID.IsZero():
+			return e.ID, true
+		case e.Addr.IsValid():
+			return ike.IdentityFromAddr(e.Addr), true
+		}
+		return ike.Identity{}, false
+	}
+	local, ok1 := id(c.Local)
+	remote, ok2 := id(c.Remote)
+	if !ok1 || !ok2 {
+		return "chosen by the peer's identity"
+	}
+	k, ok := config.LookupPSK(l.Config.Credentials.SharedKeys, local, remote)
+	if !ok {
+		return "NONE in ipsec.secrets"
+	}
+	return k.Source
 }
