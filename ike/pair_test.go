@@ -137,9 +137,7 @@ func baseConn(local, remote netip.Addr) ike.Connection {
 // configuration (a is the initiator's) before the engines start.
 func newPair(t testing.TB, mutate func(a, b *ike.Config)) *pair {
 	t.Helper()
-	// The fake clock starts at the current minute, so that test
-	// certificates (valid from an hour ago) are current.
-	p := &pair{clk: clock.New(time.Now().UTC().Truncate(time.Minute)), link: newLink()}
+	p := &pair{clk: clock.New(clockStart()), link: newLink()}
 	ca := &ike.Config{Connections: []ike.Connection{baseConn(addrA, addrB)},
 		Credentials: ike.Credentials{SharedKeys: []ike.SharedKey{{Secret: psk}}}}
 	cb := &ike.Config{Connections: []ike.Connection{baseConn(addrB, addrA)},
@@ -258,3 +256,7 @@ func established(t testing.TB, s *side) ike.IKESAStatus {
 	}
 	return sa
 }
+
+// clockStart is where test clocks begin: the current minute, so that test
+// certificates (valid from an hour ago) are current.
+func clockStart() time.Time { return time.Now().UTC().Truncate(time.Minute) }
