@@ -21,7 +21,7 @@ import (
 // Image is a prepared guest: a kernel, its modules and the initramfs that boots into the host's userland.
 type Image struct {
 	Version string // kernel release, e.g. 6.1.0-56-amd64
-	Kernel  string // path of vmlinuz
+	Kernel  string // path of the kernel qemu loads: the ELF vmlinux with a PVH entry, else vmlinuz
 	Initrd  string // path of the gzip'd initramfs
 	Modules string // the directory the guest bind-mounts on /lib/modules
 }
@@ -98,6 +98,17 @@ func Prepare(ctx context.Context) (Image, error) {
 	}
 	if _, err := os.Stat(img.Kernel); err != nil {
 		return Image{}, fmt.Errorf("vm: cached kernel is incomplete (remove %s): %w", kdir, err)
+	}
+	// Prefer the uncompressed kernel with its PVH entry (see pvh.go); remember when there is none.
+	pvh, noPVH := filepath.Join(kdir, "boot", "vmlinux-"+version), filepath.Join(kdir, "no-pvh")
+	if _, err := os.Stat(pvh); err == nil {
+		img.Kernel = pvh
+	} else if _, err := os.Stat(noPVH); err != nil {
+		if err := extractPVHKernel(img.Kernel, pvh); err == nil {
+			img.Kernel = pvh
+		} else {
+			_ = os.WriteFile(noPVH, []byte(err.Error()+"\n"), 0o644)
+		}
 	}
 	mods, err := moduleLoadOrder(filepath.Join(img.Modules, version), initModules)
 	if err != nil {

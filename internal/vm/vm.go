@@ -11,6 +11,15 @@
 //
 // The kernel and initramfs are built once and cached (see CacheDir). KVM is used when it really works on
 // this machine (a probe boot decides, once per host boot); otherwise qemu emulates the CPU (TCG).
+//
+// Environment:
+//
+//	CYGNET_VM_CACHE=DIR      cache directory (default $XDG_CACHE_HOME/cygnet/vm or ~/.cache/cygnet/vm)
+//	CYGNET_VM_ACCEL=kvm|tcg  skip the KVM probe
+//	CYGNET_VM_CONSOLE=FILE   keep the guest's whole console, kernel messages included, in FILE
+//
+// Limits: the guest cannot write to the host (coverage profiles and go test's test log stay in the guest),
+// and timings under TCG are not performance figures; ratios between programs in the same guest are.
 package vm
 
 import (

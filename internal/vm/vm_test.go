@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
@@ -394,5 +395,54 @@ func TestPrepareConcurrent(t *testing.T) {
 	}
 	if !bytes.HasPrefix(data, []byte("070701")) || !bytes.Contains(data, []byte("TRAILER!!!")) {
 		t.Error("initramfs is not a complete newc archive")
+	}
+}
+
+func TestHasNote(t *testing.T) {
+	note := func(name string, typ uint32, desc []byte) []byte {
+		var b []byte
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(name)+1))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(desc)))
+		b = binary.LittleEndian.AppendUint32(b, typ)
+		b = append(b, name...)
+		b = append(b, 0)
+		for len(b)%4 != 0 {
+			b = append(b, 0)
+		}
+		b = append(b, desc...)
+		for len(b)%4 != 0 {
+			b = append(b, 0)
+		}
+		return b
+	}
+	notes := append(note("GNU", 3, []byte{1, 2, 3, 4, 5}), note("Xen", 6, []byte("linux\x00"))...)
+	if hasNote(notes, binary.LittleEndian, "Xen", xenElfnotePhys32Entry) {
+		t.Error("found a PVH note that is not there")
+	}
+	notes = append(notes, note("Xen", xenElfnotePhys32Entry, []byte{0, 0, 0, 1})...)
+	if !hasNote(notes, binary.LittleEndian, "Xen", xenElfnotePhys32Entry) {
+		t.Error("PVH note not found")
+	}
+	for i := range notes {
+		hasNote(notes[:i], binary.LittleEndian, "Xen", xenElfnotePhys32Entry) // truncations must not panic
+	}
+	bad := note("Xen", 1, nil)
+	binary.LittleEndian.PutUint32(bad, 0xffffffff) // namesz beyond the buffer
+	if hasNote(bad, binary.LittleEndian, "Xen", 1) {
+		t.Error("note with an impossible name size accepted")
+	}
+}
+
+func TestExtractPVHKernelRejects(t *testing.T) {
+	dir := t.TempDir()
+	src := filepath.Join(dir, "vmlinuz")
+	if err := os.WriteFile(src, bytes.Repeat([]byte{0}, 4096), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := extractPVHKernel(src, filepath.Join(dir, "out")); err == nil || !strings.Contains(err.Error(), "boot protocol") {
+		t.Errorf("error %v for a file without a boot header", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); err == nil {
+		t.Error("output written for a rejected image")
 	}
 }

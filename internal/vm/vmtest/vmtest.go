@@ -17,6 +17,7 @@
 //	CYGNET_REQUIRE_VM=1  a test calling Require fails, instead of skipping, when no such kernel is available
 //	CYGNET_REQUIRE_ROOT=1 a test calling RequireRoot fails, instead of skipping, when not root
 //	CYGNET_VM_REPORT=FILE on the host: append one line per guest run (boot time, status) to FILE
+//	CYGNET_VM_MEM, CYGNET_VM_CPUS guest memory in MiB (default 2048) and vCPUs (default 2)
 //
 // `make test` runs VM packages with CYGNET_VM=1 CYGNET_REQUIRE_VM=1, so inside it those tests never skip.
 package vmtest
@@ -25,8 +26,11 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,14 +61,30 @@ func runInVM() int {
 		fmt.Fprintf(os.Stderr, "vmtest: %v\n", err)
 		return 1
 	}
-	env := guestEnv(os.Environ())
-	res, err := vm.Run(context.Background(), vm.Options{
+	opt := vm.Options{
 		Argv:    append([]string{exe}, os.Args[1:]...),
 		Dir:     dir,
-		Env:     env,
+		Env:     guestEnv(os.Environ()),
 		Timeout: vmTimeout(os.Args[1:]),
 		Output:  os.Stdout,
-	})
+	}
+	for _, v := range []struct {
+		name string
+		dst  *int
+	}{{"CYGNET_VM_MEM", &opt.Mem}, {"CYGNET_VM_CPUS", &opt.CPUs}} {
+		if s := os.Getenv(v.name); s != "" {
+			n, err := strconv.Atoi(s)
+			if err != nil || n <= 0 {
+				fmt.Fprintf(os.Stderr, "vmtest: %s=%q: want a positive number\n", v.name, s)
+				return 1
+			}
+			*v.dst = n
+		}
+	}
+	// An interrupted go test must not leave the guest running or its exchange folder behind.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	res, err := vm.Run(ctx, opt)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vmtest: running %s in the guest kernel: %v\n", filepath.Base(exe), err)
 		return 1
