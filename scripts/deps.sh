@@ -6,6 +6,7 @@
 #   dpkg xz-utils                             unpacking the guest kernel package
 #   iproute2 iputils-ping tcpdump util-linux  namespaces, veth, XFRM inspection, captures, nsenter
 #   nftables                                  filtering/NAT in test topologies
+#   iptables                                  leftfirewall=yes rules (as strongSwan's default updown)
 #   strongswan strongswan-starter             the reference IKEv2 peer (charon, ipsec.conf, ipsec start)
 #   strongswan-swanctl charon-cmd             swanctl/vici and the one-shot initiator
 #   libcharon-extra-plugins                   extra charon plugins the interop scenarios load
@@ -18,7 +19,7 @@ set -euo pipefail
 
 packages=(
 	qemu-system-x86 busybox-static cpio kmod dpkg xz-utils
-	iproute2 iputils-ping tcpdump util-linux nftables
+	iproute2 iputils-ping tcpdump util-linux nftables iptables
 	strongswan strongswan-starter strongswan-swanctl charon-cmd libcharon-extra-plugins
 	libstrongswan-standard-plugins libstrongswan-extra-plugins
 )

@@ -149,6 +149,17 @@ func Run(ctx context.Context, o Options) error {
 	d.conn = conn
 	defer conn.Close()
 
+	// Host names in left=/right= are resolved once here, before the engine
+	// owns the configuration; a name that does not resolve leaves its conn
+	// unable to initiate, which Initiate reports.
+	for i := range loaded.Config.Connections {
+		c := &loaded.Config.Connections[i]
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if err := config.ResolveEndpoints(rctx, nil, c); err != nil {
+			log.Warn("cannot resolve conn endpoints", "conn", c.Name, "err", err)
+		}
+		cancel()
+	}
 	eng, err := ike.New(ike.Options{Config: &loaded.Config, Transport: conn, Kernel: kernel, Logger: log, OnEvent: d.onEvent})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
@@ -162,7 +173,11 @@ func Run(ctx context.Context, o Options) error {
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	d.stop = cancel
-	go ctl.Serve(ctx)
+	serveDone := make(chan struct{})
+	go func() {
+		ctl.Serve(ctx)
+		close(serveDone)
+	}()
 	go conn.Serve(eng.HandlePacket)
 	go d.watchKernel(ctx)
 
@@ -174,6 +189,12 @@ func Run(ctx context.Context, o Options) error {
 	log.Info("cygnet daemon stopping")
 	ctl.Close()
 	d.shutdown()
+	// Let in-flight commands (the `ipsec stop` that stopped us) write
+	// their result before the process exits.
+	select {
+	case <-serveDone:
+	case <-time.After(5 * time.Second):
+	}
 	return nil
 }
 
@@ -455,8 +476,11 @@ func (d *Daemon) shutdown() {
 	close(d.stopped)
 }
 
+// onEvent runs the updown script and firewall rules of CHILD_SA events.
+// The engine already logs each event with its connection, IDs and SPIs.
+// Scripts run in their own goroutine: the engine must not wait for them.
 func (d *Daemon) onEvent(ev ike.Event) {
-	d.log.Info("sa event", "event", fmt.Sprint(ev))
+	go d.runUpdown(ev)
 }
 
 var errUnknownCommand = errors.New("unknown command")

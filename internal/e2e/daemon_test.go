@@ -125,6 +125,29 @@ conn host-host
 	return moon, sun
 }
 
+// appendConf adds keyword lines to the node's host-host conn (the last
+// section of its ipsec.conf).
+func appendConf(t testing.TB, n *node, lines string) {
+	t.Helper()
+	path := filepath.Join(n.dir, "ipsec.conf")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, path, string(b)+lines, 0o644)
+}
+
+func waitFor(t testing.TB, timeout time.Duration, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
 func writeFile(t testing.TB, path, data string, mode os.FileMode) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(data), mode); err != nil {
@@ -271,10 +294,26 @@ func TestDaemonTransport(t *testing.T) {
 	vmtest.Require(t)
 	moon, sun := newNodes(t, netip.MustParseAddr("10.20.0.1"), netip.MustParseAddr("10.20.0.2"))
 	foreign(t, moon.ns, false)
+	// moon runs a leftupdown script that records its PLUTO_* environment;
+	// sun asks for strongSwan's default firewall rules (leftfirewall=yes).
+	record := filepath.Join(t.TempDir(), "updown.log")
+	script := filepath.Join(t.TempDir(), "updown.sh")
+	writeFile(t, script, "#!/bin/sh\necho \"$PLUTO_VERB $PLUTO_CONNECTION $PLUTO_ME $PLUTO_PEER $PLUTO_MY_ID $PLUTO_PEER_ID $PLUTO_REQID\" >> "+record+"\n", 0o755)
+	appendConf(t, moon, "\tleftupdown="+script+"\n")
+	appendConf(t, sun, "\tleftfirewall=yes\n")
 	sun.start(t)
 	moon.start(t)
 	moon.waitInstalled(t, 90*time.Second)
 	sun.waitInstalled(t, 30*time.Second)
+	waitFor(t, 10*time.Second, "updown up-host", func() bool {
+		b, _ := os.ReadFile(record)
+		return strings.Contains(string(b), "up-host host-host 10.20.0.1 10.20.0.2 moon.strongswan.org sun.strongswan.org ")
+	})
+	waitFor(t, 10*time.Second, "leftfirewall rules", func() bool {
+		out, _ := sun.ns.Output("iptables", "-S")
+		return strings.Contains(out, "-A INPUT -s 10.20.0.1/32 -d 10.20.0.2/32 -m policy --dir in --pol ipsec --reqid") &&
+			strings.Contains(out, "-A OUTPUT -s 10.20.0.2/32 -d 10.20.0.1/32 -m policy --dir out --pol ipsec --reqid")
+	})
 
 	if data, err := os.ReadFile(filepath.Join("..", "..", "..", "shared", "strongswan-scenarios", "ikev2-stroke", "host2host-transport", "evaltest.dat")); err == nil {
 		runChecks(t, "host2host-transport/evaltest.dat", data, moon, sun)
@@ -321,6 +360,14 @@ func TestDaemonTransport(t *testing.T) {
 			t.Errorf("%s keeps %d states after ipsec down", n.name, len(st))
 		}
 	}
+	waitFor(t, 10*time.Second, "updown down-host", func() bool {
+		b, _ := os.ReadFile(record)
+		return strings.Contains(string(b), "down-host host-host 10.20.0.1 10.20.0.2")
+	})
+	waitFor(t, 10*time.Second, "leftfirewall rules removed", func() bool {
+		out, _ := sun.ns.Output("iptables", "-S")
+		return !strings.Contains(out, "--pol ipsec")
+	})
 	for _, n := range []*node{moon, sun} {
 		if out, code := n.ipsec(t, "stop"); code != 0 {
 			t.Errorf("%s: ipsec stop %d: %s", n.name, code, out)
