@@ -137,6 +137,12 @@ func baseConn(local, remote netip.Addr) ike.Connection {
 // configuration (a is the initiator's) before the engines start.
 func newPair(t testing.TB, mutate func(a, b *ike.Config)) *pair {
 	t.Helper()
+	return newPairAt(t, addrA, addrB, mutate)
+}
+
+// newPairAt is newPair with other addresses.
+func newPairAt(t testing.TB, addrA, addrB netip.Addr, mutate func(a, b *ike.Config)) *pair {
+	t.Helper()
 	p := &pair{clk: clock.New(clockStart()), link: newLink()}
 	ca := &ike.Config{Connections: []ike.Connection{baseConn(addrA, addrB)},
 		Credentials: ike.Credentials{SharedKeys: []ike.SharedKey{{Secret: psk}}}}

@@ -100,8 +100,11 @@ type ikeSA struct {
 	peerNext uint32   // ID we expect on the peer's next request
 	lastReq  [32]byte // hash of the peer's last request, to recognise its retransmission
 	lastResp [][]byte // our response to it, replayed on retransmission
-	reasm    *message.Reassembly
-	reasmID  uint32
+	// reasm collects the fragments of one message (RFC 7383 2.6),
+	// identified by its message ID and direction.
+	reasm     *message.Reassembly
+	reasmID   uint32
+	reasmResp bool
 
 	children []*childSA
 	// pendingChild is the CHILD_SA offered in our IKE_AUTH request.
@@ -380,9 +383,9 @@ func (sa *ikeSA) open(m *message.Message) (message.Payloads, bool, error) {
 			e.counters.authFailed.Add(1)
 			return nil, false, nil
 		}
-		if sa.reasm == nil || sa.reasmID != m.Header.MessageID || m.Header.IsResponse() != sa.reasmResp() {
+		if sa.reasm == nil || sa.reasmID != m.Header.MessageID || m.Header.IsResponse() != sa.reasmResp {
 			sa.reasm = &message.Reassembly{}
-			sa.reasmID = m.Header.MessageID
+			sa.reasmID, sa.reasmResp = m.Header.MessageID, m.Header.IsResponse()
 		}
 		done, err := sa.reasm.Add(f, pt)
 		if err != nil {
@@ -399,11 +402,6 @@ func (sa *ikeSA) open(m *message.Message) (message.Payloads, bool, error) {
 	e.counters.unexpected.Add(1)
 	return nil, false, nil
 }
-
-// reasmResp is a placeholder for which direction the reassembly collects;
-// requests and responses never interleave within one message ID for
-// window size 1, so it follows the pending request.
-func (sa *ikeSA) reasmResp() bool { return sa.pending != nil }
 
 // encode builds a protected message with the SA's outbound keys, as
 // fragments when the peer supports them and it would exceed the fragment

@@ -1,0 +1,119 @@
+package ike_test
+
+import (
+	"crypto"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"net/netip"
+	"testing"
+
+	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/ike/auth/authtest"
+	"github.com/cygnet-ipsec/cygnet/ike/message"
+)
+
+func TestHandshakeIPv6(t *testing.T) {
+	a6, b6 := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+	p := newPairAt(t, a6, b6, func(a, b *ike.Config) {
+		a.Connections[0] = baseConn(a6, b6)
+		b.Connections[0] = baseConn(b6, a6)
+	})
+	if err := p.initiate(t); err != nil {
+		t.Fatal(err)
+	}
+	sa := established(t, p.a)
+	if sa.LocalID.String() != "2001:db8::1" || sa.Children[0].LocalTS != "2001:db8::1/128" || sa.Children[0].RemoteTS != "2001:db8::2/128" {
+		t.Errorf("status %+v", sa)
+	}
+	checkCrossMatch(t, p.a.kernel, p.b.kernel)
+}
+
+// ForceEncaps fakes a NAT (as strongSwan's forceencaps does): both ends
+// detect it, IKE_AUTH moves to port 4500 and the ESP states are
+// UDP-encapsulated (RFC 7296 2.23, RFC 3948).
+func TestForceEncapsMovesToNATT(t *testing.T) {
+	p := newPair(t, func(a, b *ike.Config) { a.Connections[0].ForceEncaps = true })
+	if err := p.initiate(t); err != nil {
+		t.Fatal(err)
+	}
+	for _, pk := range p.link.sentFrom(addrA) {
+		ex, _, _ := kind(pk)
+		want := uint16(500)
+		if ex == message.IKEAuth {
+			want = 4500
+		}
+		if pk.Local.Port() != want || pk.Remote.Port() != want {
+			t.Errorf("%v sent %v -> %v", ex, pk.Local, pk.Remote)
+		}
+	}
+	sa, sb := established(t, p.a), established(t, p.b)
+	if !sa.NATLocal || !sb.NATRemote || sa.Local.Port() != 4500 || sb.Remote.Port() != 4500 {
+		t.Errorf("NAT state: a %+v b %+v", sa, sb)
+	}
+	checkCrossMatch(t, p.a.kernel, p.b.kernel)
+	for _, s := range append(p.a.kernel.States(), p.b.kernel.States()...) {
+		if s.Encap == nil || s.Encap.SrcPort != 4500 || s.Encap.DstPort != 4500 {
+			t.Errorf("state %v without UDP encapsulation 4500/4500", &s)
+		}
+	}
+}
+
+// A certificate chain too big for one datagram is sent as RFC 7383
+// fragments and reassembled.
+func TestFragmentedIKEAuth(t *testing.T) {
+	ca := authtest.Must(authtest.NewCA(authtest.Options{Subject: pkix.Name{CommonName: "root"}, Key: authtest.RSA3072}))
+	sub := authtest.Must(ca.NewIntermediate(authtest.Options{Subject: pkix.Name{CommonName: "intermediate"}, Key: authtest.RSA3072}))
+	issue := func(cn string) *authtest.Credential {
+		return authtest.Must(sub.Issue(authtest.Options{Subject: pkix.Name{CommonName: cn}, Key: authtest.RSA3072,
+			DNSNames: []string{cn + ".example.org", "a-long-alternative-name-to-grow-the-certificate." + cn + ".example.org"}}))
+	}
+	sun, moon := issue("sun"), issue("moon")
+	p := newPair(t, func(a, b *ike.Config) {
+		for _, x := range []struct {
+			cfg        *ike.Config
+			mine, peer *authtest.Credential
+		}{{a, sun, moon}, {b, moon, sun}} {
+			c := &x.cfg.Connections[0]
+			c.Local.Auth, c.Remote.Auth = ike.AuthPubkey, ike.AuthPubkey
+			c.Local.Cert = x.mine.Cert
+			c.Local.ID = ike.Identity{Type: message.IDFQDN, Data: []byte(x.mine.Cert.DNSNames[0])}
+			c.Remote.ID = ike.Identity{Type: message.IDFQDN, Data: []byte(x.peer.Cert.DNSNames[0])}
+			x.cfg.Credentials = ike.Credentials{PrivateKeys: []crypto.Signer{x.mine.Key},
+				Certs: []*x509.Certificate{sub.Cert}, CACerts: []*x509.Certificate{ca.Cert}}
+		}
+	})
+	if err := p.initiate(t); err != nil {
+		t.Fatalf("%v\n%s", err, p.b.log.String())
+	}
+	checkCrossMatch(t, p.a.kernel, p.b.kernel)
+	for _, from := range []netip.Addr{addrA, addrB} {
+		frags := 0
+		for _, pk := range p.link.sentFrom(from) {
+			if len(pk.Data) > 1280 {
+				t.Errorf("%d-byte datagram from %v", len(pk.Data), from)
+			}
+			if m, err := message.DecodeMessage(pk.Data); err == nil && m.Fragment() != nil {
+				frags++
+			}
+		}
+		if frags < 2 {
+			t.Errorf("%v sent %d fragments, want at least 2", from, frags)
+		}
+	}
+	// Without fragmentation support the same exchange goes whole.
+	p2 := newPair(t, func(a, b *ike.Config) {
+		p.a.cfg.Connections[0].Fragmentation = ike.FragmentationNo
+		a.Connections[0] = p.a.cfg.Connections[0]
+		a.Credentials = p.a.cfg.Credentials
+		b.Connections[0] = p.b.cfg.Connections[0]
+		b.Credentials = p.b.cfg.Credentials
+	})
+	if err := p2.initiate(t); err != nil {
+		t.Fatal(err)
+	}
+	for _, pk := range p2.link.sentFrom(addrA) {
+		if m, err := message.DecodeMessage(pk.Data); err == nil && m.Fragment() != nil {
+			t.Error("fragment sent with fragmentation=no")
+		}
+	}
+}
