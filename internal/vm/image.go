@@ -90,7 +90,11 @@ func Prepare(ctx context.Context) (Image, error) {
 		if err := fetchKernel(ctx, cache, pkg, version, kdir); err != nil {
 			return Image{}, err
 		}
+		removeOldKernels(cache, version)
 	}
+	// The ready file's mtime records the last use, for removeOldKernels and the offline fallback.
+	now := time.Now()
+	_ = os.Chtimes(filepath.Join(kdir, "ready"), now, now)
 	img := Image{
 		Version: version,
 		Kernel:  filepath.Join(kdir, "boot", "vmlinuz-"+version),
@@ -192,7 +196,7 @@ func resolveKernelPackage(ctx context.Context) (string, error) {
 	return "", fmt.Errorf("vm: apt-cache does not know %s (run apt-get update): %s", metaPackage, bytes.TrimSpace(out))
 }
 
-// newestCachedKernel returns the version of the most recently built cached kernel, or "".
+// newestCachedKernel returns the version of the most recently used cached kernel, or "".
 func newestCachedKernel(cache string) string {
 	entries, _ := os.ReadDir(cache)
 	var best string
@@ -211,6 +215,29 @@ func newestCachedKernel(cache string) string {
 		}
 	}
 	return best
+}
+
+// removeOldKernels deletes cached kernels other than keep that were last used over a day ago: a guest
+// still running reads its modules from its kernel's folder over 9p, and no guest runs for a day.
+func removeOldKernels(cache, keep string) {
+	entries, _ := os.ReadDir(cache)
+	for _, e := range entries {
+		v, ok := strings.CutPrefix(e.Name(), "kernel-")
+		if !ok || v == keep || !e.IsDir() {
+			continue
+		}
+		dir := filepath.Join(cache, e.Name())
+		fi, err := os.Stat(filepath.Join(dir, "ready"))
+		if err == nil && time.Since(fi.ModTime()) < 24*time.Hour {
+			continue
+		}
+		_ = os.RemoveAll(dir)
+	}
+	// Leftovers of builds that crashed (.build-*) are safe to drop: builds run under the cache lock.
+	leftovers, _ := filepath.Glob(filepath.Join(cache, ".build-*"))
+	for _, d := range leftovers {
+		_ = os.RemoveAll(d)
+	}
 }
 
 // prunedModuleDirs are module trees no test guest loads; dropping them shrinks the cache by about half.

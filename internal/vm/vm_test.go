@@ -446,3 +446,40 @@ func TestExtractPVHKernelRejects(t *testing.T) {
 		t.Error("output written for a rejected image")
 	}
 }
+
+func TestRemoveOldKernels(t *testing.T) {
+	cache := t.TempDir()
+	mk := func(name string, age time.Duration) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Join(cache, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		ready := filepath.Join(cache, name, "ready")
+		if err := os.WriteFile(ready, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		when := time.Now().Add(-age)
+		if err := os.Chtimes(ready, when, when); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mk("kernel-new", 48*time.Hour) // kept: it is the current one, however old
+	mk("kernel-recent", time.Hour) // kept: a guest may still use it
+	mk("kernel-old", 48*time.Hour) // removed
+	mk(".build-123", 0)            // removed: a crashed build
+	if err := os.WriteFile(filepath.Join(cache, "lock"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	removeOldKernels(cache, "new")
+	entries, _ := os.ReadDir(cache)
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if got := strings.Join(names, " "); got != "kernel-new kernel-recent lock" {
+		t.Errorf("left %q", got)
+	}
+	if v := newestCachedKernel(cache); v != "recent" {
+		t.Errorf("newest cached kernel %q, want recent", v)
+	}
+}
