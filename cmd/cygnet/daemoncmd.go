@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"syscall"
@@ -28,14 +27,9 @@ func runDaemon(args []string) int {
 }
 
 func daemonMain(confdir, piddir string, debug bool) int {
-	level := slog.LevelInfo
-	if debug {
-		level = slog.LevelDebug
-	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := daemon.Run(ctx, daemon.Options{ConfDir: confdir, PidDir: piddir, Logger: log}); err != nil {
+	if err := daemon.Run(ctx, daemon.Options{ConfDir: confdir, PidDir: piddir, Debug: debug}); err != nil {
 		fmt.Fprintln(os.Stderr, "cygnet:", err)
 		return 1
 	}

@@ -42,8 +42,11 @@ type Options struct {
 	PidDir string
 	// Netns is the network namespace whose XFRM the daemon manages, by
 	// path; empty is the daemon's own (/proc/self/ns/net).
-	Netns  string
+	Netns string
+	// Logger overrides the logging strongswan.conf and charondebug
+	// configure; Debug raises the stderr level to debug.
 	Logger *slog.Logger
+	Debug  bool
 }
 
 // DefaultPidDir is strongSwan's piddir.
@@ -101,10 +104,6 @@ func LoadConfig(confdir string, w io.Writer) (*config.Loaded, error) {
 // Run runs the daemon until ctx is done or a stop command arrives. It
 // returns after removing its SAs and policies from the kernel.
 func Run(ctx context.Context, o Options) error {
-	log := o.Logger
-	if log == nil {
-		log = slog.Default()
-	}
 	lock, err := lockPID(PidFile(o.PidDir))
 	if err != nil {
 		return err
@@ -114,6 +113,15 @@ func Run(ctx context.Context, o Options) error {
 	loaded, err := LoadConfig(o.ConfDir, os.Stderr)
 	if err != nil {
 		return err
+	}
+	log := o.Logger
+	if log == nil {
+		var closer io.Closer
+		log, closer, err = NewLogger(loaded.Strongswan, loaded.IPsec.Setup.CharonDebug, os.Stderr, o.Debug)
+		if err != nil {
+			return err
+		}
+		defer closer.Close()
 	}
 	nsPath := o.Netns
 	if nsPath == "" {
