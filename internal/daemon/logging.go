@@ -105,7 +105,9 @@ func (f fanout) WithGroup(name string) slog.Handler {
 // syslogWriter adapts a syslog connection to the text handler.
 type syslogWriter struct{ w *syslog.Writer }
 
-func (s syslogWriter) Write(p []byte) (int, error) { return len(p), s.w.Info(strings.TrimRight(string(p), "\n")) }
+func (s syslogWriter) Write(p []byte) (int, error) {
+	return len(p), s.w.Info(strings.TrimRight(string(p), "\n"))
+}
 
 var syslogFacilities = map[string]syslog.Priority{
 	"daemon": syslog.LOG_DAEMON, "auth": syslog.LOG_AUTH, "authpriv": syslog.LOG_AUTHPRIV, "user": syslog.LOG_USER,
