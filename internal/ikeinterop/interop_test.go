@@ -58,9 +58,32 @@ type setup struct {
 // named "swan".
 func newSetup(t *testing.T, ikeProp, espProp string) *setup {
 	t.Helper()
+	return newSetupWith(t, setupOptions{ike: ikeProp, esp: espProp})
+}
+
+// setupOptions vary the common setup.
+type setupOptions struct {
+	ike, esp string
+	// charonConn replaces "authby=psk" in charon's conn (e.g. certificate
+	// settings); charonFiles and charonSecrets add ipsec.d files and
+	// ipsec.secrets lines.
+	charonConn    string
+	charonFiles   map[string][]byte
+	charonSecrets string
+	// engine adjusts the engine's configuration.
+	engine func(*ike.Config)
+}
+
+func newSetupWith(t *testing.T, o setupOptions) *setup {
+	t.Helper()
+	ikeProp, espProp := o.ike, o.esp
 	addrA, addrB := netip.MustParseAddr("10.77.0.1"), netip.MustParseAddr("10.77.0.2")
 	p := nstest.NewPair(t, addrA, addrB)
 	s := &setup{pair: p, log: &lockedBuf{}}
+	charonConn := o.charonConn
+	if charonConn == "" {
+		charonConn = "authby=psk"
+	}
 	conf := fmt.Sprintf(`config setup
 	uniqueids=no
 
@@ -69,14 +92,15 @@ conn cyg
 	left=%s
 	right=%s
 	type=transport
-	authby=psk
+	%s
 	ike=%s!
 	esp=%s!
 	auto=add
-`, addrA, addrB, ikeProp, espProp)
+`, addrA, addrB, charonConn, ikeProp, espProp)
 	s.charon = swan.Start(t, p.A, swan.Files{
 		IPsecConf:    conf,
-		IPsecSecrets: fmt.Sprintf("%s %s : PSK \"%s\"\n", addrA, addrB, secret),
+		IPsecSecrets: fmt.Sprintf("%s %s : PSK \"%s\"\n%s", addrA, addrB, secret, o.charonSecrets),
+		Extra:        o.charonFiles,
 	})
 	ikeP, _, err := config.ParseProposals(ikeProp, config.ProposalIKE)
 	if err != nil {
@@ -96,6 +120,9 @@ conn cyg
 		// strongSwan's retransmission defaults: under qemu without KVM a
 		// CHILD_SA install (crypto modules loading) can take 10 s or more.
 		Credentials: ike.Credentials{SharedKeys: []ike.SharedKey{{Secret: []byte(secret)}}},
+	}
+	if o.engine != nil {
+		o.engine(cfg)
 	}
 	kernel, err := xfrm.Open(p.B.Path)
 	if err != nil {
