@@ -1,0 +1,338 @@
+package interop
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/ike/auth/authtest"
+	"github.com/cygnet-ipsec/cygnet/internal/evaltest"
+	"github.com/cygnet-ipsec/cygnet/internal/nstest"
+	"github.com/cygnet-ipsec/cygnet/internal/vm/vmtest"
+)
+
+// connName is the connection every case configures, the name strongSwan's
+// host2host scenarios use.
+const connName = "host-host"
+
+// tcase is one cell of the matrix. moon initiates, sun responds; which
+// implementation runs where gives the direction.
+type tcase struct {
+	name      string
+	moon, sun kind
+	auth      authKind
+	dn        bool   // certificate IDs as subject DNs rather than FQDNs
+	ike, esp  string // ipsec.conf proposals (strict, with !)
+	v6        bool
+	conn      string // extra conn lines for both nodes, tab-indented
+	connMoon  string // extra conn lines for moon only
+	connSun   string // extra conn lines for sun only
+	charon    string // extra charon settings for strongSwan nodes
+	autoStart bool   // both ends auto=start instead of `ipsec up` on moon
+	lifecycle func(t *testing.T, r *run)
+	patterns  []string // pattern files checked after lifecycle; DIALECT is replaced by the node's
+}
+
+// ikeText and espText are how strongSwan (and cygnet) print proposals in
+// `ipsec statusall`.
+var ikeText = map[string]string{
+	"aes128gcm16-prfsha256-ecp256": "AES_GCM_16_128/PRF_HMAC_SHA2_256/ECP_256",
+	"aes256gcm16-prfsha384-ecp384": "AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384",
+	"aes256gcm16-prfsha512-x25519": "AES_GCM_16_256/PRF_HMAC_SHA2_512/CURVE_25519",
+	"aes256-sha256-modp2048":       "AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048",
+}
+
+var espText = map[string]string{
+	"aes128gcm16":                "AES_GCM_16_128",
+	"aes256gcm16":                "AES_GCM_16_256",
+	"aes256gcm16-ecp384":         "AES_GCM_16_256/ECP_384",
+	"aes128gcm16-ecp256":         "AES_GCM_16_128/ECP_256",
+	"aes256gcm16-x25519":         "AES_GCM_16_256/CURVE_25519",
+	"aes256gcm16-esn":            "AES_GCM_16_256/ESN",
+	"aes128gcm16-esn":            "AES_GCM_16_128/ESN",
+	"aes256gcm16-x25519-esn":     "AES_GCM_16_256/CURVE_25519/ESN",
+	"aes256-sha256":              "AES_CBC_256/HMAC_SHA2_256_128",
+	"aes256-sha256-modp2048":     "AES_CBC_256/HMAC_SHA2_256_128/MODP_2048",
+	"aes256-sha256-modp2048-esn": "AES_CBC_256/HMAC_SHA2_256_128/MODP_2048/ESN",
+}
+
+// node is one host of a case.
+type node struct {
+	name  string // moon or sun
+	ns    *nstest.NS
+	addr  netip.Addr
+	iface string
+	peer  peer
+}
+
+// run is a case in progress.
+type run struct {
+	c          *tcase
+	moon, sun  *node
+	capSummary string
+}
+
+func newPeer(k kind) peer {
+	switch k {
+	case kCygnet:
+		return &cygnetPeer{}
+	case kStrongSwan:
+		return &swanPeer{}
+	case kLibreswan:
+		return &lswPeer{}
+	}
+	panic("interop: unknown kind " + string(k))
+}
+
+func (n *node) other(r *run) *node {
+	if n == r.moon {
+		return r.sun
+	}
+	return r.moon
+}
+
+// id is the IKE identity of host in this case, in ipsec.conf form.
+func (c *tcase) id(host string) string {
+	if c.dn && (c.auth == authECDSA || c.auth == authRSA) {
+		return dn(host)
+	}
+	return "@" + host + ".strongswan.org"
+}
+
+// idText is how status output prints id(host).
+func (c *tcase) idText(host string) string { return strings.TrimPrefix(c.id(host), "@") }
+
+// swanConf renders the strongSwan-form configuration of n, which cygnet
+// reads unchanged.
+func (c *tcase) swanConf(t *testing.T, r *run, n *node) nodeConf {
+	t.Helper()
+	o := n.other(r)
+	auto := "add"
+	if c.autoStart {
+		auto = "start"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `config setup
+
+conn %%default
+	ikelifetime=60m
+	keylife=20m
+	rekeymargin=3m
+	keyingtries=1
+	mobike=no
+	keyexchange=ikev2
+
+conn %s
+	left=%v
+	leftid="%s"
+	right=%v
+	rightid="%s"
+	type=transport
+	ike=%s!
+	esp=%s!
+	auto=%s
+`, connName, n.addr, c.id(n.name), o.addr, c.id(o.name), c.ike, c.esp, auto)
+	nc := nodeConf{ipsecD: map[string][]byte{}, charon: c.charon}
+	switch c.auth {
+	case authPSK:
+		b.WriteString("\tauthby=secret\n")
+		nc.secrets = fmt.Sprintf("%s %s : PSK \"%s\"\n", c.id("moon"), c.id("sun"), psk)
+	case authECDSA, authRSA:
+		cr := credsByKey[c.auth]
+		me := cr.moon
+		if n.name == "sun" {
+			me = cr.sun
+		}
+		files, err := me.IPsecD(n.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.ipsecD = files
+		fmt.Fprintf(&b, "\tleftauth=pubkey\n\trightauth=pubkey\n\tleftcert=%s.pem\n", n.name)
+		nc.secrets = me.SecretsLine(n.name) + "\n"
+	case authPubkey:
+		for _, h := range []string{n.name, o.name} {
+			pub, err := authtest.PublicKeyPEM(rawKeys[h].Public())
+			if err != nil {
+				t.Fatal(err)
+			}
+			nc.ipsecD["certs/"+h+".pub"] = pub
+		}
+		key, err := authtest.LegacyKeyPEM(rawKeys[n.name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc.ipsecD["private/"+n.name+".pem"] = key
+		fmt.Fprintf(&b, "\tleftauth=pubkey\n\trightauth=pubkey\n\tleftsigkey=%s.pub\n\trightsigkey=%s.pub\n", n.name, o.name)
+		nc.secrets = ": ECDSA " + n.name + ".pem\n"
+	}
+	b.WriteString(c.conn)
+	if n.name == "moon" {
+		b.WriteString(c.connMoon)
+	} else {
+		b.WriteString(c.connSun)
+	}
+	nc.ipsecConf = b.String()
+	return nc
+}
+
+func (c *tcase) confFor(t *testing.T, r *run, n *node) nodeConf {
+	if n.peer.kind() == kLibreswan {
+		return c.lswConf(t, r, n)
+	}
+	return c.swanConf(t, r, n)
+}
+
+// subst are the placeholders of the pattern files.
+func (r *run) subst() map[string]string {
+	bits := "32"
+	if r.c.v6 {
+		bits = "128"
+	}
+	return map[string]string{
+		"PH_IP_MOON":      r.moon.addr.String(),
+		"PH_IP_SUN":       r.sun.addr.String(),
+		"PH_BITS":         bits,
+		"PH_ID_MOON":      r.c.idText("moon"),
+		"PH_ID_SUN":       r.c.idText("sun"),
+		"PH_IKE_PROPOSAL": ikeText[r.c.ike],
+		"PH_ESP_SUITE":    espText[r.c.esp],
+		"PH_CONN":         connName,
+	}
+}
+
+// dialect is the status format a kind prints: cygnet prints strongSwan's.
+func dialect(k kind) string {
+	if k == kLibreswan {
+		return "libreswan"
+	}
+	return "strongswan"
+}
+
+func (c *tcase) patternFile(k kind) string {
+	a := c.auth
+	if a == authRSA {
+		a = authECDSA
+	}
+	name := map[authKind]string{authPSK: "psk", authECDSA: "cert", authPubkey: "pubkey"}[a]
+	return dialect(k) + "-" + name + ".evaltest"
+}
+
+// checkPatterns applies a pattern file's lines for each node to that node.
+func (r *run) checkPatterns(t *testing.T, file string, nodes ...*node) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "interop", file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checks, err := evaltest.Parse(data, r.subst())
+	if err != nil {
+		t.Fatalf("%s: %v", file, err)
+	}
+	for _, n := range nodes {
+		var mine []evaltest.Check
+		for _, ch := range checks {
+			if ch.Host == n.name {
+				mine = append(mine, ch)
+			}
+		}
+		if len(mine) == 0 {
+			t.Fatalf("%s has no checks for %s", file, n.name)
+		}
+		for _, f := range evaltest.Run(mine, func(_, cmd string) (string, error) { return n.peer.command(cmd) }) {
+			t.Errorf("%s (%s on %s): %s", file, n.peer.kind(), n.name, f)
+		}
+	}
+}
+
+// waitInstalled waits until both nodes show the CHILD_SA.
+func (r *run) waitInstalled(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for _, n := range []*node{r.moon, r.sun} {
+		for {
+			ok, out := n.peer.installed(connName)
+			if ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s (%s): no CHILD_SA after %v:\n%s", n.name, n.peer.kind(), timeout, out)
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}
+}
+
+// setup builds the namespaces and starts both daemons, sun first.
+func setup(t *testing.T, c *tcase) *run {
+	t.Helper()
+	if c.auth != authPSK {
+		loadCreds(t)
+	}
+	a, b := netip.MustParseAddr("10.70.0.1"), netip.MustParseAddr("10.70.0.2")
+	if c.v6 {
+		// No run of zero groups: evaltest splits lines on "::".
+		a, b = netip.MustParseAddr("fd00:70:7:7:7:7:7:1"), netip.MustParseAddr("fd00:70:7:7:7:7:7:2")
+	}
+	p := nstest.NewPair(t, a, b)
+	r := &run{c: c,
+		moon: &node{name: "moon", ns: p.A, addr: a, iface: p.IfaceA, peer: newPeer(c.moon)},
+		sun:  &node{name: "sun", ns: p.B, addr: b, iface: p.IfaceB, peer: newPeer(c.sun)},
+	}
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		for _, n := range []*node{r.moon, r.sun} {
+			if n.peer.kind() == kStrongSwan {
+				continue // internal/swan prints charon's log itself
+			}
+			t.Logf("=== %s (%s) log:\n%s", n.name, n.peer.kind(), n.peer.log())
+		}
+		if r.capSummary != "" {
+			t.Logf("=== capture on moon's link:\n%s", r.capSummary)
+		}
+	})
+	for _, n := range []*node{r.sun, r.moon} {
+		n.peer.start(t, n.ns, c.confFor(t, r, n))
+	}
+	return r
+}
+
+// establish brings the connection up from moon (or waits for auto=start).
+func (r *run) establish(t *testing.T) {
+	t.Helper()
+	if !r.c.autoStart {
+		if out, err := r.moon.peer.up(connName); err != nil {
+			t.Errorf("moon (%s): up %s: %v\n%s", r.moon.peer.kind(), connName, err, out)
+		}
+	}
+	r.waitInstalled(t, 90*time.Second)
+}
+
+// runCase is the whole of one case: setup, establish, status patterns,
+// traffic with capture and counters, then the lifecycle step if any.
+func runCase(t *testing.T, c *tcase) {
+	vmtest.Require(t)
+	r := setup(t, c)
+	r.establish(t)
+	if t.Failed() {
+		return
+	}
+	for _, n := range []*node{r.moon, r.sun} {
+		r.checkPatterns(t, c.patternFile(n.peer.kind()), n)
+	}
+	r.traffic(t, "established")
+	if c.lifecycle != nil && !t.Failed() {
+		c.lifecycle(t, r)
+		for _, f := range c.patterns {
+			for _, n := range []*node{r.moon, r.sun} {
+				r.checkPatterns(t, strings.ReplaceAll(f, "DIALECT", dialect(n.peer.kind())), n)
+			}
+		}
+	}
+}
