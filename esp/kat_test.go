@@ -26,7 +26,7 @@ func unhex(t testing.TB, s string) []byte {
 // sequence number (64 bits when ESN is in use: the AAD is then 12 bytes),
 // the nonce (salt then IV), the plaintext including the ESP trailer, and
 // the packet from SPI to ICV. keymat is key||salt, the RFC 4106 8.1 layout;
-// iv is the nonce's last 8 bytes.
+// iv is the nonce's last 8 bytes. Cases are numbered in document order.
 type espVector struct {
 	name      string
 	keymat    string
