@@ -29,6 +29,19 @@
 // kernel error) the IKE_SA is kept, as RFC 7296 1.2 and strongSwan do, and
 // the failure is reported.
 //
+// As responder the engine considers the transport-mode connections whose
+// addresses match the packet and whose Auto is not AutoIgnore (strongSwan
+// does not load auto=ignore conns), picks by IKE proposal in IKE_SA_INIT
+// and by the peer's identity in IKE_AUTH. A connection's remote ID defaults
+// to its certificate's subject, else to its fixed address (strongSwan's
+// rightid default). Connection.InstallPolicy false installs the ESP states
+// without policies, as ipsec.conf installpolicy=no does.
+//
+// Port 4500: the initiator moves IKE_AUTH to port 4500 only when a NAT is
+// detected (or forceencaps fakes one). charon also moves when MOBIKE is
+// enabled, which cygnet does not implement; as responder the engine
+// answers on whichever port an authenticated request arrived.
+//
 // Message IDs use a window of one in each direction (RFC 7296 2.3);
 // requests are retransmitted with strongSwan's exponential schedule and the
 // SA is given up after the last try; the response to the peer's last

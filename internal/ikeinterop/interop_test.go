@@ -266,40 +266,44 @@ func TestCharonInitiatesToCygnet(t *testing.T) {
 func TestPingOverESP(t *testing.T) {
 	vmtest.Require(t)
 	swan.Require(t)
-	for _, role := range []string{"cygnet-initiator", "charon-initiator"} {
-		t.Run(role, func(t *testing.T) {
-			c := interopCases[0]
-			s := newSetup(t, c.ike, c.esp)
-			if role == "cygnet-initiator" {
-				ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-				defer cancel()
-				if err := s.engine.Initiate(ctx, "swan"); err != nil {
-					t.Fatal(err)
-				}
-			} else if out, err := s.charon.Up("cyg"); err != nil {
-				t.Fatalf("ipsec up: %v\n%s", err, out)
-			}
-			checkCharon(t, s.charon, c.want)
-			if out, ok := s.charon.WaitStatus("INSTALLED, TRANSPORT", 60*time.Second); !ok {
-				t.Fatalf("charon has no installed CHILD_SA:\n%s", out)
-			}
-			sa := checkEngine(t, s.engine, c.want, role == "cygnet-initiator")
-			if len(sa.Children) != 1 {
-				t.Fatalf("engine children %+v", sa.Children)
-			}
-			if out, err := s.pair.A.Output("ping", "-c", "3", "-i", "0.2", "-W", "2", "10.77.0.2"); err != nil {
-				t.Fatalf("ping over ESP: %v\n%s\nkernel B:\n%s", err, out, s.pair.B.Run(t, "ip", "xfrm", "state"))
-			}
-			// The echo requests went through the engine's inbound SA and the
-			// replies through its outbound one.
-			ch := s.engine.Status().IKESAs[0].Children[0]
-			if ch.BytesIn == 0 || ch.BytesOut == 0 {
-				t.Errorf("ESP byte counters in %d out %d: traffic bypassed the SAs", ch.BytesIn, ch.BytesOut)
-			}
-			if st := s.charon.StatusAll(); !strings.Contains(st, "bytes_i (3 pkts") || !strings.Contains(st, "bytes_o (3 pkts") {
-				t.Errorf("charon did not count 3 packets each way:\n%s", st)
-			}
-			t.Logf("engine CHILD_SA: %s, SPIs %08x/%08x, bytes in %d out %d", ch.Proposal, ch.SPIIn, ch.SPIOut, ch.BytesIn, ch.BytesOut)
-		})
+	for _, c := range interopCases {
+		for _, role := range []string{"cygnet-initiator", "charon-initiator"} {
+			t.Run(c.esp+"/"+role, func(t *testing.T) { pingOverESP(t, c.ike, c.esp, c.want, role) })
+		}
 	}
+}
+
+func pingOverESP(t *testing.T, ikeProp, espProp, want, role string) {
+	t.Helper()
+	s := newSetup(t, ikeProp, espProp)
+	if role == "cygnet-initiator" {
+		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		defer cancel()
+		if err := s.engine.Initiate(ctx, "swan"); err != nil {
+			t.Fatal(err)
+		}
+	} else if out, err := s.charon.Up("cyg"); err != nil {
+		t.Fatalf("ipsec up: %v\n%s", err, out)
+	}
+	checkCharon(t, s.charon, want)
+	if out, ok := s.charon.WaitStatus("INSTALLED, TRANSPORT", 60*time.Second); !ok {
+		t.Fatalf("charon has no installed CHILD_SA:\n%s", out)
+	}
+	sa := checkEngine(t, s.engine, want, role == "cygnet-initiator")
+	if len(sa.Children) != 1 {
+		t.Fatalf("engine children %+v", sa.Children)
+	}
+	if out, err := s.pair.A.Output("ping", "-c", "3", "-i", "0.2", "-W", "2", "10.77.0.2"); err != nil {
+		t.Fatalf("ping over ESP: %v\n%s\nkernel B:\n%s", err, out, s.pair.B.Run(t, "ip", "xfrm", "state"))
+	}
+	// The echo requests went through the engine's inbound SA and the
+	// replies through its outbound one.
+	ch := s.engine.Status().IKESAs[0].Children[0]
+	if ch.BytesIn == 0 || ch.BytesOut == 0 {
+		t.Errorf("ESP byte counters in %d out %d: traffic bypassed the SAs", ch.BytesIn, ch.BytesOut)
+	}
+	if st := s.charon.StatusAll(); !strings.Contains(st, "bytes_i (3 pkts") || !strings.Contains(st, "bytes_o (3 pkts") {
+		t.Errorf("charon did not count 3 packets each way:\n%s", st)
+	}
+	t.Logf("engine CHILD_SA: %s, SPIs %08x/%08x, bytes in %d out %d", ch.Proposal, ch.SPIIn, ch.SPIOut, ch.BytesIn, ch.BytesOut)
 }
