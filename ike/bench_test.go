@@ -15,6 +15,16 @@ import (
 // into a fake kernel) with both engines in one goroutine: one op is one
 // handshake, initiator and responder work together. The Delete that
 // clears the SA between iterations is not timed.
+//
+// Recorded 2026-11-27 on the 2 shared cores (AMD EPYC) of the build
+// machine, load average 5-8 from other builds:
+//
+//	BenchmarkHandshake-2  452597 ns/op  2209 handshakes/s  54373 B/op  815 allocs/op
+//	BenchmarkHandshake-2  359353 ns/op  2783 handshakes/s  54212 B/op  815 allocs/op
+//
+// i.e. 2,200-2,800 complete handshakes per second on one core (the two
+// engines run on one goroutine), above the 2,000/s target. About half the
+// CPU time is the four X25519 operations.
 func BenchmarkHandshake(b *testing.B) {
 	l := newLink()
 	clk := clock.New(clockStart())
