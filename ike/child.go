@@ -221,7 +221,10 @@ func (sa *ikeSA) releaseSPI(ch *childSA) {
 	}
 	ctx, cancel := kernelCtx()
 	defer cancel()
-	_ = sa.e.kernel.DeleteState(ctx, xfrm.StateID{Dst: sa.local.Addr().Unmap(), SPI: ch.spiIn})
+	if err := sa.e.kernel.DeleteState(ctx, xfrm.StateID{Dst: sa.local.Addr().Unmap(), SPI: ch.spiIn}); err != nil {
+		// The kernel expires larval states on its own (xfrm_acq_expires).
+		sa.logger().Debug("ike: releasing an unused SPI", "spi_in", fmt.Sprintf("%08x", ch.spiIn), "err", err)
+	}
 }
 
 // install derives the CHILD_SA keys from the IKE SA (RFC 7296 2.17) and

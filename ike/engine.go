@@ -1,7 +1,6 @@
 package ike
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -363,15 +362,16 @@ func (e *Engine) Initiate(ctx context.Context, name string) error {
 			return nil
 		}
 	}
-	sa, wait, err := e.startInitiator(c)
+	wait, err := e.startInitiator(c)
 	if err != nil {
 		return err
 	}
+	// The negotiation goes on when ctx ends: it completes or fails on its
+	// own (retransmission gives up), as `ipsec up` leaves it running.
 	select {
 	case err := <-wait:
 		return err
 	case <-ctx.Done():
-		_ = sa
 		return fmt.Errorf("ike: conn %s: %w", name, ctx.Err())
 	}
 }
@@ -477,5 +477,3 @@ func spiBytes32(v uint32) []byte {
 func beUint32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
-
-var _ = bytes.Equal

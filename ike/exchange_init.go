@@ -107,7 +107,7 @@ func (sa *ikeSA) checkNAT(ps message.Payloads, spiR uint64) bool {
 func (sa *ikeSA) natDetected() bool { return sa.natLocal || sa.natRemote }
 
 // startInitiator creates an IKE SA for c and sends its IKE_SA_INIT request.
-func (e *Engine) startInitiator(c *Connection) (*ikeSA, <-chan error, error) {
+func (e *Engine) startInitiator(c *Connection) (<-chan error, error) {
 	sa := &ikeSA{
 		e: e, conn: c, initiator: true, state: stateInitSent, dead: make(chan struct{}),
 		local:  netip.AddrPortFrom(c.Local.Addr, portIKE),
@@ -115,20 +115,20 @@ func (e *Engine) startInitiator(c *Connection) (*ikeSA, <-chan error, error) {
 	}
 	offer, err := suite.Numbered(message.ProtoIKE, nil, ikeOffer(c))
 	if err != nil {
-		return nil, nil, fmt.Errorf("ike: conn %s: %w", c.Name, err)
+		return nil, fmt.Errorf("ike: conn %s: %w", c.Name, err)
 	}
 	groups := suite.Groups(offer)
 	if len(groups) == 0 {
-		return nil, nil, fmt.Errorf("ike: conn %s: no supported key exchange method in the IKE proposals", c.Name)
+		return nil, fmt.Errorf("ike: conn %s: no supported key exchange method in the IKE proposals", c.Name)
 	}
 	sa.ikeOffer, sa.group = offer, groups[0]
 	sa.ni = make([]byte, keymat.NonceLen)
 	if _, err := io.ReadFull(e.rand, sa.ni); err != nil {
-		return nil, nil, fmt.Errorf("ike: nonce: %w", err)
+		return nil, fmt.Errorf("ike: nonce: %w", err)
 	}
 	spi, err := e.register(sa)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	wait := make(chan error, 1)
 	sa.lock()
@@ -137,7 +137,7 @@ func (e *Engine) startInitiator(c *Connection) (*ikeSA, <-chan error, error) {
 	sa.waiters = append(sa.waiters, wait)
 	sa.logger().Info("ike: initiating IKE_SA", "proposals", suite.FormatList(offer))
 	sa.sendInit()
-	return sa, wait, nil
+	return wait, nil
 }
 
 // sendInit (re)sends the IKE_SA_INIT request with the current group and
