@@ -117,3 +117,36 @@ func TestFragmentedIKEAuth(t *testing.T) {
 		}
 	}
 }
+
+// Both ends initiate at once, from their own goroutines: two IKE SAs
+// result (collision handling belongs to the SA lifecycle), each with its
+// CHILD_SA, and nothing deadlocks or races.
+func TestSimultaneousInitiate(t *testing.T) {
+	p := newPair(t, nil)
+	errs := make(chan error, 2)
+	for _, s := range []*side{p.a, p.b} {
+		go func() { errs <- s.e.Initiate(t.Context(), "ab") }()
+	}
+	for i := 0; i < 2; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, s := range []*side{p.a, p.b} {
+		st := s.e.Status()
+		if len(st.IKESAs) != 2 || len(s.kernel.States()) != 4 {
+			t.Errorf("%d IKE SAs, %d states", len(st.IKESAs), len(s.kernel.States()))
+		}
+		if st.IKESAs[0].Initiator == st.IKESAs[1].Initiator {
+			t.Error("want one SA in each role")
+		}
+	}
+	if err := p.a.e.Terminate(t.Context(), "ab"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*side{p.a, p.b} {
+		if len(s.e.Status().IKESAs) != 0 || len(s.kernel.States()) != 0 || len(s.kernel.Policies()) != 0 {
+			t.Errorf("left: %v", s.kernel.Render())
+		}
+	}
+}
