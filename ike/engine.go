@@ -57,10 +57,11 @@ type Engine struct {
 	// whole life; nHalfOpen counts those not yet authenticated.
 	inits     map[halfOpenKey]*ikeSA
 	nHalfOpen int
-	order     []*ikeSA          // SAs in creation order, for Status
-	uid       uint32            // last IKE_SA unique id
-	childUID  uint32            // last CHILD_SA unique id
-	reqids    map[string]uint32 // reqid per connection name
+	order     []*ikeSA           // SAs in creation order, for Status
+	uid       uint32             // last IKE_SA unique id
+	childUID  uint32             // last CHILD_SA unique id
+	reqids    map[string]uint32  // reqid per connection name
+	up        map[netip.Addr]int // established IKE SAs per peer address
 	lastReq   uint32
 	closed    bool
 
@@ -131,6 +132,7 @@ func New(opts Options) (*Engine, error) {
 		sas:     make(map[uint64]*ikeSA),
 		inits:   make(map[halfOpenKey]*ikeSA),
 		reqids:  make(map[string]uint32),
+		up:      make(map[netip.Addr]int),
 	}
 	if e.clock == nil {
 		e.clock = SystemClock{}
@@ -476,4 +478,19 @@ func spiBytes32(v uint32) []byte {
 
 func beUint32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+}
+
+// peerUp counts established IKE SAs with a peer address (delta +1/-1) and
+// returns how many there were before.
+func (e *Engine) peerUp(a netip.Addr, delta int) int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	a = a.Unmap()
+	n := e.up[a]
+	if n+delta <= 0 {
+		delete(e.up, a)
+	} else {
+		e.up[a] = n + delta
+	}
+	return n
 }

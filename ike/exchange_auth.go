@@ -57,6 +57,11 @@ func (sa *ikeSA) sendAuth() {
 	sa.localAuth, sa.remoteAuth = c.Local.Auth, c.Remote.Auth
 	idi := &message.IDi{IDType: sa.localID.Type, Data: sa.localID.Data}
 	ps := []message.Payload{idi}
+	if sa.e.cfg.UniqueIDs != UniqueIDsNever && sa.e.peerUp(sa.remote.Addr(), 0) == 0 {
+		// RFC 7296 2.4: with no other IKE SA to this peer, tell it to
+		// drop any it still holds from before (a restart), as charon does.
+		ps = append(ps, &message.Notify{NotifyType: message.InitialContact})
+	}
 	certs, err := sa.localCertPayloads(c)
 	if err != nil {
 		sa.destroy("credentials", err)
@@ -210,6 +215,8 @@ func (sa *ikeSA) acceptChild(ch *childSA, ps message.Payloads) error {
 func (sa *ikeSA) establish() {
 	sa.state = stateEstablished
 	sa.established = sa.e.clock.Now()
+	sa.upAddr = sa.remote.Addr()
+	sa.e.peerUp(sa.upAddr, +1)
 	if c := sa.conn; c != nil {
 		life := c.IKELifetime
 		if life == 0 {
@@ -257,6 +264,11 @@ func (sa *ikeSA) handleAuthRequest(h message.Header, raw []byte, ps message.Payl
 		return
 	}
 	peerID := Identity{Type: idi.IDType, Data: clone(idi.Data)}
+	if ps.Notify(message.InitialContact) != nil {
+		// Replacing the peer's older IKE SAs is the uniqueness policy's
+		// job (SA lifecycle); for now it is only recorded.
+		sa.logger().Info("ike: peer sent INITIAL_CONTACT", "remote_id", peerID.String())
+	}
 	var wantLocal Identity
 	if idr, ok := ps.First(message.PayloadIDr).(*message.IDr); ok {
 		wantLocal = Identity{Type: idr.IDType, Data: idr.Data}

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/cygnet-ipsec/cygnet/ike"
@@ -118,9 +119,10 @@ func TestFragmentedIKEAuth(t *testing.T) {
 	}
 }
 
-// Both ends initiate at once, from their own goroutines: two IKE SAs
-// result (collision handling belongs to the SA lifecycle), each with its
-// CHILD_SA, and nothing deadlocks or races.
+// Both ends initiate at once, from their own goroutines: nothing deadlocks
+// or races. Depending on timing the second Initiate finds the first SA up
+// (one IKE SA) or both negotiate (two; collision handling belongs to the
+// SA lifecycle); either way every IKE SA has its CHILD_SA.
 func TestSimultaneousInitiate(t *testing.T) {
 	p := newPair(t, nil)
 	errs := make(chan error, 2)
@@ -134,10 +136,11 @@ func TestSimultaneousInitiate(t *testing.T) {
 	}
 	for _, s := range []*side{p.a, p.b} {
 		st := s.e.Status()
-		if len(st.IKESAs) != 2 || len(s.kernel.States()) != 4 {
-			t.Errorf("%d IKE SAs, %d states", len(st.IKESAs), len(s.kernel.States()))
+		n := len(st.IKESAs)
+		if n < 1 || n > 2 || len(s.kernel.States()) != 2*n {
+			t.Fatalf("%d IKE SAs, %d states", n, len(s.kernel.States()))
 		}
-		if st.IKESAs[0].Initiator == st.IKESAs[1].Initiator {
+		if n == 2 && st.IKESAs[0].Initiator == st.IKESAs[1].Initiator {
 			t.Error("want one SA in each role")
 		}
 	}
@@ -148,5 +151,22 @@ func TestSimultaneousInitiate(t *testing.T) {
 		if len(s.e.Status().IKESAs) != 0 || len(s.kernel.States()) != 0 || len(s.kernel.Policies()) != 0 {
 			t.Errorf("left: %v", s.kernel.Render())
 		}
+	}
+}
+
+func TestInitialContact(t *testing.T) {
+	p := newPair(t, nil)
+	if err := p.initiate(t); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(p.b.log.String(), "peer sent INITIAL_CONTACT") {
+		t.Error("first IKE SA to a peer without INITIAL_CONTACT")
+	}
+	q := newPair(t, func(a, b *ike.Config) { a.UniqueIDs = ike.UniqueIDsNever })
+	if err := q.initiate(t); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(q.b.log.String(), "INITIAL_CONTACT") {
+		t.Error("INITIAL_CONTACT sent with uniqueids=never")
 	}
 }

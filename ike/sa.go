@@ -90,6 +90,7 @@ type ikeSA struct {
 	localAuth   AuthClass
 	remoteAuth  AuthClass
 	established time.Time
+	upAddr      netip.Addr // the peer address counted in Engine.up
 	reauthAt    time.Time
 	rekeyAt     time.Time
 
@@ -551,6 +552,7 @@ func (sa *ikeSA) destroy(reason string, err error) {
 	}
 	sa.e.unregister(sa, sa.localSPI(), sa.initKey, sa.isHalfOpen)
 	if wasUp {
+		sa.e.peerUp(sa.upAddr, -1)
 		sa.logger().Info("ike: IKE_SA deleted", "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(), "reason", reason)
 		sa.event(Event{Type: EventIKEDown, Reason: reason})
 	} else if sa.initiator {
