@@ -92,35 +92,40 @@ const p12Pass = "interop"
 func (l *lswPeer) launch(t *testing.T) {
 	t.Helper()
 	os.Remove(l.path("run", "pluto.ctl"))
-	l.cmd = l.ns.Command(l.exe("pluto"), "--nofork", "--config", l.path("ipsec.conf"),
-		"--secretsfile", l.path("ipsec.secrets"), "--ipsecdir", l.path("ipsec.d"),
-		"--nssdir", l.path("nss"), "--rundir", l.path("run"), "--logfile", l.path("pluto.log"))
+	// pluto runs addconn (to load the conns of ipsec.conf) from its
+	// compiled-in /usr/libexec/ipsec, which the unpacked root does not
+	// provide: in the private mount namespace `ip netns exec` makes, a
+	// tmpfs over /usr/libexec takes a bind mount of the unpacked folder.
+	script := fmt.Sprintf("mount -t tmpfs libexec /usr/libexec && mkdir /usr/libexec/ipsec && "+
+		"mount --bind %s /usr/libexec/ipsec && exec %s --nofork --config %s --secretsfile %s "+
+		"--ipsecdir %s --nssdir %s --rundir %s --logfile %s",
+		filepath.Join(l.root, "usr/libexec/ipsec"), l.exe("pluto"), l.path("ipsec.conf"),
+		l.path("ipsec.secrets"), l.path("ipsec.d"), l.path("nss"), l.path("run"), l.path("pluto.log"))
+	l.cmd = l.ns.Command("sh", "-c", script)
 	l.cmd.Env = libreswanEnv(l.root)
+	out := &strings.Builder{}
+	l.cmd.Stdout, l.cmd.Stderr = out, out
 	if err := l.cmd.Start(); err != nil {
 		t.Fatalf("libreswan: pluto: %v", err)
 	}
 	l.done = make(chan struct{})
 	go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(l.cmd, l.done)
+	// Ready when the control socket answers with the connection loaded.
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		if _, err := l.whack("--status"); err == nil {
+		st, err := l.whack("--status")
+		if err == nil && strings.Contains(st, `"`+connName+`":`) {
 			break
 		}
 		select {
 		case <-l.done:
-			t.Fatalf("libreswan: pluto exited at start; log:\n%s", l.log())
+			t.Fatalf("libreswan: pluto exited at start: %s\nlog:\n%s", out, l.log())
 		default:
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("libreswan: pluto's control socket did not answer; log:\n%s", l.log())
+			t.Fatalf("libreswan: pluto did not load %s: %v\n%s\nlog:\n%s", connName, err, st, l.log())
 		}
 		time.Sleep(200 * time.Millisecond)
-	}
-	if out, err := l.whack("--listen"); err != nil {
-		t.Fatalf("libreswan: whack --listen: %v\n%s", err, out)
-	}
-	if out, err := l.tool("addconn", "--ctlsocket", l.path("run", "pluto.ctl"), "--config", l.path("ipsec.conf"), "--autoall"); err != nil {
-		t.Fatalf("libreswan: addconn: %v\n%s\nlog:\n%s", err, out, l.log())
 	}
 }
 
@@ -219,11 +224,12 @@ func (c *tcase) lswConf(t *testing.T, r *run, n *node) nodeConf {
 	plutodebug=none
 
 conn %s
-	keyexchange=ikev2
+	ikev2=insist
 	type=transport
+	leftupdown=/bin/true
 	left=%v
 	leftid=%s
-	right=%v
+	right=%s
 	rightid=%s
 	ike=%s
 	esp=%s
@@ -233,7 +239,7 @@ conn %s
 	ikelifetime=60m
 	salifetime=20m
 	rekeymargin=3m
-`, connName, n.addr, lswID(c.id(n.name)), o.addr, lswID(c.id(o.name)), ike, esp.esp, pfs, auto)
+`, connName, n.addr, lswID(c.id(n.name)), n.peerConfHost(r), lswID(c.id(o.name)), ike, esp.esp, pfs, auto)
 	nc := nodeConf{ipsecD: map[string][]byte{}}
 	switch c.auth {
 	case authPSK:
@@ -300,4 +306,38 @@ func pkcs12(t *testing.T, c *authtest.Credential) ([]byte, error) {
 		return nil, fmt.Errorf("interop: openssl pkcs12: %v: %s", err, out)
 	}
 	return os.ReadFile(filepath.Join(dir, "node.p12"))
+}
+
+// lswIKEText and lswESPText are how `whack --status` prints the proposals.
+var lswIKEText = map[string]string{
+	"aes128gcm16-prfsha256-ecp256": "AES_GCM_16_128-HMAC_SHA2_256-DH19",
+	"aes256gcm16-prfsha384-ecp384": "AES_GCM_16_256-HMAC_SHA2_384-DH20",
+	"aes256gcm16-prfsha512-x25519": "AES_GCM_16_256-HMAC_SHA2_512-DH31",
+	"aes256-sha256-modp2048":       "AES_CBC_256-HMAC_SHA2_256-MODP2048",
+}
+
+var lswESPText = map[string]string{
+	"aes128gcm16":        "AES_GCM_16_128-NONE",
+	"aes256gcm16":        "AES_GCM_16_256-NONE",
+	"aes128gcm16-ecp256": "AES_GCM_16_128-NONE",
+	"aes256gcm16-ecp384": "AES_GCM_16_256-NONE",
+	"aes256-sha256":      "AES_CBC_256-HMAC_SHA2_256_128",
+}
+
+// libreswanMatrix is the libreswan part: PSK and ECDSA certificates, two
+// proposals, both directions.
+var libreswanMatrix = []tcase{
+	{name: "c2l-psk-ecp256-v4", moon: kCygnet, sun: kLibreswan, auth: authPSK,
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16"},
+	{name: "c2l-ecdsa-fqdn-ecp384-v6", moon: kCygnet, sun: kLibreswan, auth: authECDSA,
+		ike: "aes256gcm16-prfsha384-ecp384", esp: "aes256gcm16", v6: true},
+	{name: "l2c-psk-ecp384-v6", moon: kLibreswan, sun: kCygnet, auth: authPSK,
+		ike: "aes256gcm16-prfsha384-ecp384", esp: "aes256gcm16", v6: true},
+	{name: "l2c-ecdsa-dn-ecp256-v4", moon: kLibreswan, sun: kCygnet, auth: authECDSA, dn: true,
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16"},
+}
+
+// TestInteropLibreswan is the libreswan matrix.
+func TestInteropLibreswan(t *testing.T) {
+	runMatrix(t, "cygnet and libreswan", libreswanMatrix)
 }

@@ -22,19 +22,22 @@ const connName = "host-host"
 // tcase is one cell of the matrix. moon initiates, sun responds; which
 // implementation runs where gives the direction.
 type tcase struct {
-	name      string
-	moon, sun kind
-	auth      authKind
-	dn        bool   // certificate IDs as subject DNs rather than FQDNs
-	ike, esp  string // ipsec.conf proposals (strict, with !)
-	v6        bool
-	conn      string // extra conn lines for both nodes, tab-indented
-	connMoon  string // extra conn lines for moon only
-	connSun   string // extra conn lines for sun only
-	charon    string // extra charon settings for strongSwan nodes
-	autoStart bool   // both ends auto=start instead of `ipsec up` on moon
-	lifecycle func(t *testing.T, r *run)
-	patterns  []string // pattern files checked after lifecycle; DIALECT is replaced by the node's
+	name         string
+	moon, sun    kind
+	auth         authKind
+	dn           bool   // certificate IDs as subject DNs rather than FQDNs
+	ike, esp     string // ipsec.conf proposals (strict, with !)
+	v6           bool
+	conn         string // extra conn lines for both nodes, tab-indented
+	connMoon     string // extra conn lines for moon only
+	connSun      string // extra conn lines for sun only
+	charon       string // extra charon settings for strongSwan nodes
+	autoStart    bool   // both ends auto=start instead of `ipsec up` on moon
+	simultaneous bool   // `ipsec up` on both ends at the same moment
+	encap        bool   // ESP must travel in UDP (forceencaps, NAT)
+	nat          bool   // a NAT namespace (nftables masquerade) between moon and sun
+	lifecycle    func(t *testing.T, r *run)
+	patterns     []string // pattern files checked after lifecycle; DIALECT is replaced by the node's
 }
 
 // ikeText and espText are how strongSwan (and cygnet) print proposals in
@@ -46,18 +49,21 @@ var ikeText = map[string]string{
 	"aes256-sha256-modp2048":       "AES_CBC_256/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048",
 }
 
+// espText is the CHILD_SA's suite in statusall. The CHILD_SA made with
+// IKE_AUTH never runs a key exchange (RFC 7296 1.2: the KE payloads of the
+// ESP proposal apply to CREATE_CHILD_SA), so a PFS group shows neither in
+// the status nor in the negotiated transforms until the first rekey.
 var espText = map[string]string{
-	"aes128gcm16":                "AES_GCM_16_128",
-	"aes256gcm16":                "AES_GCM_16_256",
-	"aes256gcm16-ecp384":         "AES_GCM_16_256/ECP_384",
-	"aes128gcm16-ecp256":         "AES_GCM_16_128/ECP_256",
-	"aes256gcm16-x25519":         "AES_GCM_16_256/CURVE_25519",
-	"aes256gcm16-esn":            "AES_GCM_16_256/ESN",
-	"aes128gcm16-esn":            "AES_GCM_16_128/ESN",
-	"aes256gcm16-x25519-esn":     "AES_GCM_16_256/CURVE_25519/ESN",
-	"aes256-sha256":              "AES_CBC_256/HMAC_SHA2_256_128",
-	"aes256-sha256-modp2048":     "AES_CBC_256/HMAC_SHA2_256_128/MODP_2048",
-	"aes256-sha256-modp2048-esn": "AES_CBC_256/HMAC_SHA2_256_128/MODP_2048/ESN",
+	"aes128gcm16":            "AES_GCM_16_128",
+	"aes256gcm16":            "AES_GCM_16_256",
+	"aes256gcm16-ecp384":     "AES_GCM_16_256",
+	"aes128gcm16-ecp256":     "AES_GCM_16_128",
+	"aes256gcm16-x25519":     "AES_GCM_16_256",
+	"aes256gcm16-esn":        "AES_GCM_16_256/ESN",
+	"aes128gcm16-esn":        "AES_GCM_16_128/ESN",
+	"aes256gcm16-x25519-esn": "AES_GCM_16_256/ESN",
+	"aes256-sha256":          "AES_CBC_256/HMAC_SHA2_256_128",
+	"aes256-sha256-modp2048": "AES_CBC_256/HMAC_SHA2_256_128",
 }
 
 // node is one host of a case.
@@ -67,6 +73,25 @@ type node struct {
 	addr  netip.Addr
 	iface string
 	peer  peer
+	// peerHost is the other end as this node's ipsec.conf names it (empty:
+	// its address); seesPeerAs is the address the other end's packets
+	// arrive from (behind NAT: the NAT's outer address).
+	peerHost   string
+	seesPeerAs netip.Addr
+}
+
+func (n *node) peerConfHost(r *run) string {
+	if n.peerHost != "" {
+		return n.peerHost
+	}
+	return n.other(r).addr.String()
+}
+
+func (n *node) peerSeenAs(r *run) netip.Addr {
+	if n.seesPeerAs.IsValid() {
+		return n.seesPeerAs
+	}
+	return n.other(r).addr
 }
 
 // run is a case in progress.
@@ -129,13 +154,13 @@ conn %%default
 conn %s
 	left=%v
 	leftid="%s"
-	right=%v
+	right=%s
 	rightid="%s"
 	type=transport
 	ike=%s!
 	esp=%s!
 	auto=%s
-`, connName, n.addr, c.id(n.name), o.addr, c.id(o.name), c.ike, c.esp, auto)
+`, connName, n.addr, c.id(n.name), n.peerConfHost(r), c.id(o.name), c.ike, c.esp, auto)
 	nc := nodeConf{ipsecD: map[string][]byte{}, charon: c.charon}
 	switch c.auth {
 	case authPSK:
@@ -188,20 +213,29 @@ func (c *tcase) confFor(t *testing.T, r *run, n *node) nodeConf {
 }
 
 // subst are the placeholders of the pattern files.
-func (r *run) subst() map[string]string {
+// n's view: behind NAT, sun sees moon as the NAT's outer address.
+func (r *run) subst(n *node) map[string]string {
 	bits := "32"
 	if r.c.v6 {
 		bits = "128"
 	}
+	moonIP, sunIP := r.moon.addr, r.sun.addr
+	if n == r.sun {
+		moonIP = n.peerSeenAs(r)
+	}
 	return map[string]string{
-		"PH_IP_MOON":      r.moon.addr.String(),
-		"PH_IP_SUN":       r.sun.addr.String(),
+		"PH_IP_MOON":      moonIP.String(),
+		"PH_IP_SUN":       sunIP.String(),
 		"PH_BITS":         bits,
 		"PH_ID_MOON":      r.c.idText("moon"),
 		"PH_ID_SUN":       r.c.idText("sun"),
 		"PH_IKE_PROPOSAL": ikeText[r.c.ike],
 		"PH_ESP_SUITE":    espText[r.c.esp],
 		"PH_CONN":         connName,
+		"PH_LSW_IKE":      lswIKEText[r.c.ike],
+		"PH_LSW_ESP":      lswESPText[r.c.esp],
+		"PH_CERT_MOON":    dn("moon"),
+		"PH_CERT_SUN":     dn("sun"),
 	}
 }
 
@@ -229,11 +263,11 @@ func (r *run) checkPatterns(t *testing.T, file string, nodes ...*node) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checks, err := evaltest.Parse(data, r.subst())
-	if err != nil {
-		t.Fatalf("%s: %v", file, err)
-	}
 	for _, n := range nodes {
+		checks, err := evaltest.Parse(data, r.subst(n))
+		if err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
 		var mine []evaltest.Check
 		for _, ch := range checks {
 			if ch.Host == n.name {
@@ -243,7 +277,19 @@ func (r *run) checkPatterns(t *testing.T, file string, nodes ...*node) {
 		if len(mine) == 0 {
 			t.Fatalf("%s has no checks for %s", file, n.name)
 		}
-		for _, f := range evaltest.Run(mine, func(_, cmd string) (string, error) { return n.peer.command(cmd) }) {
+		// Each command runs once: under emulation a status call takes a
+		// good fraction of a second.
+		outs := map[string]string{}
+		errs := map[string]error{}
+		run := func(_, cmd string) (string, error) {
+			if out, ok := outs[cmd]; ok {
+				return out, errs[cmd]
+			}
+			out, err := n.peer.command(cmd)
+			outs[cmd], errs[cmd] = out, err
+			return out, err
+		}
+		for _, f := range evaltest.Run(mine, run) {
 			t.Errorf("%s (%s on %s): %s", file, n.peer.kind(), n.name, f)
 		}
 	}
@@ -278,10 +324,19 @@ func setup(t *testing.T, c *tcase) *run {
 		// No run of zero groups: evaltest splits lines on "::".
 		a, b = netip.MustParseAddr("fd00:70:7:7:7:7:7:1"), netip.MustParseAddr("fd00:70:7:7:7:7:7:2")
 	}
-	p := nstest.NewPair(t, a, b)
-	r := &run{c: c,
-		moon: &node{name: "moon", ns: p.A, addr: a, iface: p.IfaceA, peer: newPeer(c.moon)},
-		sun:  &node{name: "sun", ns: p.B, addr: b, iface: p.IfaceB, peer: newPeer(c.sun)},
+	var r *run
+	if c.nat {
+		n := newNATTopology(t)
+		r = &run{c: c,
+			moon: &node{name: "moon", ns: n.moon, addr: n.moonAddr, iface: n.moonIface, peer: newPeer(c.moon)},
+			sun:  &node{name: "sun", ns: n.sun, addr: n.sunAddr, iface: n.sunIface, peer: newPeer(c.sun), peerHost: "%any", seesPeerAs: n.natOuter},
+		}
+	} else {
+		p := nstest.NewPair(t, a, b)
+		r = &run{c: c,
+			moon: &node{name: "moon", ns: p.A, addr: a, iface: p.IfaceA, peer: newPeer(c.moon)},
+			sun:  &node{name: "sun", ns: p.B, addr: b, iface: p.IfaceB, peer: newPeer(c.sun)},
+		}
 	}
 	t.Cleanup(func() {
 		if !t.Failed() {
@@ -306,6 +361,10 @@ func setup(t *testing.T, c *tcase) *run {
 // establish brings the connection up from moon (or waits for auto=start).
 func (r *run) establish(t *testing.T) {
 	t.Helper()
+	if r.c.simultaneous {
+		r.establishBoth(t)
+		return
+	}
 	if !r.c.autoStart {
 		if out, err := r.moon.peer.up(connName); err != nil {
 			t.Errorf("moon (%s): up %s: %v\n%s", r.moon.peer.kind(), connName, err, out)
@@ -318,15 +377,21 @@ func (r *run) establish(t *testing.T) {
 // traffic with capture and counters, then the lifecycle step if any.
 func runCase(t *testing.T, c *tcase) {
 	vmtest.Require(t)
+	t0 := time.Now()
+	phase := func(what string) { t.Logf("%5.1fs %s", time.Since(t0).Seconds(), what) }
 	r := setup(t, c)
+	phase("daemons started")
 	r.establish(t)
+	phase("SA installed on both")
 	if t.Failed() {
 		return
 	}
 	for _, n := range []*node{r.moon, r.sun} {
 		r.checkPatterns(t, c.patternFile(n.peer.kind()), n)
 	}
+	phase("status patterns checked")
 	r.traffic(t, "established")
+	phase("traffic checked")
 	if c.lifecycle != nil && !t.Failed() {
 		c.lifecycle(t, r)
 		for _, f := range c.patterns {
