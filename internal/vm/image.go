@@ -24,6 +24,8 @@ type Image struct {
 	Kernel  string // path of the kernel qemu loads: the ELF vmlinux with a PVH entry, else vmlinuz
 	Initrd  string // path of the gzip'd initramfs
 	Modules string // the directory the guest bind-mounts on /lib/modules
+
+	plainModules bool // modules are uncompressed .ko files (busybox modprobe can load them)
 }
 
 // metaPackage is Debian's "current stock kernel" package; its Depends names the versioned image.
@@ -118,6 +120,7 @@ func Prepare(ctx context.Context) (Image, error) {
 	if err != nil {
 		return Image{}, err
 	}
+	img.plainModules = len(mods) > 0 && strings.HasSuffix(mods[0], ".ko")
 	img.Initrd = filepath.Join(kdir, "initrd-"+initrdKey(mods)+".gz")
 	if _, err := os.Stat(img.Initrd); err != nil {
 		if err := buildInitrd(filepath.Join(img.Modules, version), mods, img.Initrd); err != nil {

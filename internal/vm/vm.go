@@ -208,7 +208,13 @@ func boot(ctx context.Context, img Image, accel string, opt Options) (Result, er
 		"-virtfs", "local,path=" + xchg + ",mount_tag=xchg,security_model=none",
 		// panic=-1 turns a dead init into an immediate reboot, which -no-reboot turns into qemu exiting.
 		// mitigations=off: nothing untrusted runs in this guest and emulated mitigations are slow.
-		"-append", "console=ttyS0 panic=-1 mitigations=off pci=noacpi " + loglevel,
+		// pci=noacpi: ACPI interrupt-link setup for the virtio devices took over a second (acpi=off
+		// would also drop the second CPU). cryptomgr.notests: Debian kernels self-test every crypto
+		// algorithm on first use, seconds each under emulation; these tests exercise cygnet, not the
+		// kernel's AES. jitterentropy_rng, which the DRBG behind ESP's IV generator would load, times
+		// CPU jitter that emulation does not have; the DRBG then seeds from the kernel's pool alone.
+		"-append", "console=ttyS0 panic=-1 mitigations=off pci=noacpi cryptomgr.notests=1 " +
+			"module_blacklist=jitterentropy_rng " + loglevel,
 	}
 	ctx, cancel := context.WithTimeout(ctx, opt.Timeout)
 	defer cancel()
@@ -324,6 +330,14 @@ func runScript(img Image, opt Options) (string, error) {
 	fmt.Fprintf(&b, "\"$bb\" mkdir -p /lib/modules && \"$bb\" mount -o bind %s /lib/modules\n", shellQuote(img.Modules))
 	b.WriteString("\"$bb\" hostname cygnet-vm\n")
 	b.WriteString("\"$bb\" ip link set lo up\n")
+	if img.plainModules {
+		// The kernel runs modprobe for every crypto algorithm name it has not seen (crypto-gcm(aes),
+		// crypto-rfc4106(gcm(aes))-all, ...): dozens for the first ESP SA. kmod's modprobe links
+		// libcrypto and takes about half a second per run under emulation; busybox's, static and in
+		// tmpfs, a tenth of that, and it resolves modules.alias the same way. It cannot unpack
+		// compressed modules, hence only with plain .ko files.
+		b.WriteString("\"$bb\" ln -s busybox /.cygnet/modprobe && echo /.cygnet/modprobe > /proc/sys/kernel/modprobe\n")
+	}
 	fmt.Fprintf(&b, "cd %s || { echo 'vm: cannot enter %s in the guest' > /xchg/%s; echo 126 > /xchg/%s; \"$bb\" sync; exec \"$bb\" reboot -f; }\n",
 		shellQuote(opt.Dir), strings.ReplaceAll(opt.Dir, "'", ""), xchgOut, xchgRC)
 	fmt.Fprintf(&b, ": > /xchg/%s\n", xchgStarted)
