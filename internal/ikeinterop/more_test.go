@@ -124,3 +124,47 @@ func TestLivenessAndDelete(t *testing.T) {
 		t.Errorf("engine log lacks the deletion:\n%s", s.log.String())
 	}
 }
+
+// TestNATTWithCharon: charon's forceencaps fakes a NAT (RFC 7296 2.23):
+// the engine sees the peer "behind a NAT", moves IKE to port 4500 and
+// installs UDP-encapsulated ESP (RFC 3948); with ESP in the kernel a ping
+// passes over it.
+func TestNATTWithCharon(t *testing.T) {
+	vmtest.RequireRoot(t)
+	swan.Require(t)
+	for _, role := range []string{"cygnet-initiator", "charon-initiator"} {
+		t.Run(role, func(t *testing.T) {
+			s := newSetupWith(t, setupOptions{ike: "aes256gcm16-prfsha384-ecp384", esp: "aes256gcm16",
+				charonConn: "authby=psk\n\tforceencaps=yes"})
+			if role == "cygnet-initiator" {
+				ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+				defer cancel()
+				if err := s.engine.Initiate(ctx, "swan"); err != nil && hostKernelHasESP() {
+					t.Fatal(err)
+				}
+			} else {
+				s.charon.Up("cyg")
+			}
+			checkCharon(t, s.charon, "AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384")
+			sa := checkEngine(t, s.engine, "AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384", role == "cygnet-initiator")
+			if !sa.NATRemote || sa.Local.Port() != 4500 || sa.Remote.Port() != 4500 {
+				t.Errorf("engine: NAT remote %v, %v <-> %v; want the peer behind a NAT on 4500", sa.NATRemote, sa.Local, sa.Remote)
+			}
+			if !hostKernelHasESP() {
+				return
+			}
+			if len(sa.Children) != 1 || !sa.Children[0].Encap {
+				t.Fatalf("engine children %+v, want one UDP-encapsulated", sa.Children)
+			}
+			if out, ok := s.charon.WaitStatus("INSTALLED, TRANSPORT, reqid 1, ESP in UDP", 60*time.Second); !ok {
+				t.Fatalf("charon has no UDP-encapsulated CHILD_SA:\n%s", out)
+			}
+			if out, err := s.pair.A.Output("ping", "-c", "3", "-i", "0.2", "-W", "2", "10.77.0.2"); err != nil {
+				t.Fatalf("ping over ESP in UDP: %v\n%s", err, out)
+			}
+			if ch := s.engine.Status().IKESAs[0].Children[0]; ch.BytesIn == 0 || ch.BytesOut == 0 {
+				t.Errorf("ESP byte counters in %d out %d", ch.BytesIn, ch.BytesOut)
+			}
+		})
+	}
+}
