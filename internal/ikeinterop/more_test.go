@@ -168,3 +168,56 @@ func TestNATTWithCharon(t *testing.T) {
 		})
 	}
 }
+
+// TestFailuresWithCharon: a wrong pre-shared key and disjoint proposals
+// fail cleanly in both roles, with the reasons in the engine's log and
+// error.
+func TestFailuresWithCharon(t *testing.T) {
+	vmtest.RequireRoot(t)
+	swan.Require(t)
+	wrongPSK := func(cfg *ike.Config) { cfg.Credentials.SharedKeys[0].Secret = []byte("not the key charon has") }
+	otherProposal := func(cfg *ike.Config) {
+		cfg.Connections[0].IKE = []ike.Proposal{{Encr: []ike.Encr{{ID: message.EncrAESCBC, KeyBits: 128}},
+			Integ: []message.IntegID{message.IntegHMACSHA2256128}, PRF: []message.PRFID{message.PRFHMACSHA2256},
+			DH: []message.DHGroup{message.DHMODP2048}}}
+	}
+	cases := []struct {
+		name    string
+		engine  func(*ike.Config)
+		role    string
+		wantErr string // engine's Initiate error (cygnet-initiator)
+		wantLog string // engine's log
+	}{
+		{"wrong psk", wrongPSK, "cygnet-initiator", "AUTHENTICATION_FAILED", "authentication failed"},
+		{"wrong psk", wrongPSK, "charon-initiator", "", "authentication failed"},
+		{"disjoint proposals", otherProposal, "cygnet-initiator", "NO_PROPOSAL_CHOSEN", "NO_PROPOSAL_CHOSEN"},
+		{"disjoint proposals", otherProposal, "charon-initiator", "",
+			"peer offered [AES_GCM_16_256/PRF_HMAC_SHA2_384/ECP_384], we accept [AES_CBC_128/HMAC_SHA2_256_128/PRF_HMAC_SHA2_256/MODP_2048]"},
+	}
+	for _, c := range cases {
+		t.Run(c.name+"/"+c.role, func(t *testing.T) {
+			s := newSetupWith(t, setupOptions{ike: "aes256gcm16-prfsha384-ecp384", esp: "aes256gcm16", engine: c.engine})
+			if c.role == "cygnet-initiator" {
+				ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+				defer cancel()
+				err := s.engine.Initiate(ctx, "swan")
+				if err == nil || !strings.Contains(err.Error(), c.wantErr) {
+					t.Fatalf("Initiate: %v, want %s", err, c.wantErr)
+				}
+			} else {
+				// `ipsec up` exits 0 whatever happens; the logs and
+				// status tell.
+				s.charon.Up("cyg")
+			}
+			if log := s.log.String(); !strings.Contains(log, c.wantLog) || !strings.Contains(log, "conn=swan") {
+				t.Errorf("engine log lacks %q:\n%s", c.wantLog, log)
+			}
+			if st := s.engine.Status(); len(st.IKESAs) != 0 {
+				t.Errorf("engine keeps %+v", st.IKESAs)
+			}
+			if st := s.charon.StatusAll(); strings.Contains(st, "ESTABLISHED") {
+				t.Errorf("charon established:\n%s", st)
+			}
+		})
+	}
+}
