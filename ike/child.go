@@ -366,7 +366,8 @@ func (sa *ikeSA) removeChild(ch *childSA, reason string) {
 		sa.logger().Error("ike: removing CHILD_SA from the kernel", "child_id", ch.uid, "err", err)
 	}
 	ch.installed = false
-	sa.logger().Info("ike: CHILD_SA deleted", "child_id", ch.uid, "spi_in", fmt.Sprintf("%08x", ch.spiIn), "spi_out", fmt.Sprintf("%08x", ch.spiOut), "reason", reason)
+	sa.logger().Info("ike: CHILD_SA deleted", "child_id", ch.uid, "spi_in", fmt.Sprintf("%08x", ch.spiIn), "spi_out", fmt.Sprintf("%08x", ch.spiOut),
+		"local_id", sa.localID.String(), "remote_id", sa.remoteID.String(), "reason", reason)
 	sa.event(Event{Type: EventChildDown, ChildUniqueID: ch.uid, SPIIn: ch.spiIn, SPIOut: ch.spiOut, ReqID: ch.reqid, Reason: reason})
 }
 
