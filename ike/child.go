@@ -349,7 +349,7 @@ func (sa *ikeSA) childUp(ch *childSA) {
 	sa.children = append(sa.children, ch)
 	sa.logger().Info("ike: CHILD_SA established", "child_id", ch.uid, "reqid", fmt.Sprintf("%#x", ch.reqid),
 		"spi_in", fmt.Sprintf("%08x", ch.spiIn), "spi_out", fmt.Sprintf("%08x", ch.spiOut),
-		"proposal", suite.FormatStatus(ch.proposal), "ts_local", ch.tsLocal.String(), "ts_remote", ch.tsRemote.String(),
+		"proposal", suite.FormatStatus(ch.proposal), "ts_local", tsString(ch.tsLocal), "ts_remote", tsString(ch.tsRemote),
 		"local_id", sa.localID.String(), "remote_id", sa.remoteID.String())
 	sa.event(Event{Type: EventChildUp, ChildUniqueID: ch.uid, SPIIn: ch.spiIn, SPIOut: ch.spiOut, ReqID: ch.reqid})
 }
