@@ -317,6 +317,12 @@ func (e *Engine) HandlePacket(p Packet) {
 	h, err := message.DecodeHeader(p.Data)
 	if err != nil {
 		e.counters.malformed.Add(1)
+		var ve *message.VersionError
+		if errors.As(err, &ve) && ve.Major > 2 && h.Exchange == message.IKESAInit && !h.IsResponse() && h.SPIr == 0 {
+			// RFC 7296 2.5: name the highest version we speak (the
+			// header says 2.0); no state is created.
+			e.stateless(p, h, &message.Notify{NotifyType: message.InvalidMajorVersion})
+		}
 		return
 	}
 	if h.Exchange == message.IKESAInit && !h.IsResponse() && h.SPIr == 0 {

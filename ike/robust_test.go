@@ -386,3 +386,29 @@ func TestHalfOpenBound(t *testing.T) {
 		t.Error("Initiate succeeded")
 	}
 }
+
+func TestHigherMajorVersion(t *testing.T) {
+	p := newPair(t, nil)
+	m := &message.Message{Header: message.Header{SPIi: 42, MajorVersion: 3, Exchange: message.IKESAInit, Flags: message.FlagInitiator},
+		Payloads: []message.Payload{&message.Nonce{Data: make([]byte, 32)}}}
+	raw, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := netip.AddrPortFrom(addrA, 500)
+	p.b.e.HandlePacket(ike.Packet{Local: netip.AddrPortFrom(addrB, 500), Remote: from, Data: raw})
+	sent := p.link.sentFrom(addrB)
+	if len(sent) != 1 {
+		t.Fatalf("sent %d", len(sent))
+	}
+	r, err := message.DecodeMessage(sent[0].Data)
+	if err != nil || r.Header.MajorVersion != 2 || r.Payloads.Notify(message.InvalidMajorVersion) == nil || r.Header.SPIi != 42 {
+		t.Fatalf("reply %v, %v", r, err)
+	}
+	// A major version below 2 (IKEv1) is only dropped.
+	raw[17] = 0x10
+	p.b.e.HandlePacket(ike.Packet{Local: netip.AddrPortFrom(addrB, 500), Remote: from, Data: raw})
+	if len(p.link.sentFrom(addrB)) != 1 || len(p.b.e.Status().IKESAs) != 0 {
+		t.Error("answered IKEv1 or created state")
+	}
+}
