@@ -30,10 +30,10 @@ func (r *recorder) Send(p ike.Packet) error {
 
 // FuzzHandlePacket feeds arbitrary datagrams to a responder. It must never
 // panic, and since no input can authenticate, it may only ever answer with
-// an IKE_SA_INIT response (RFC 7296 1.2, 2.6, 2.21: INVALID_KE_PAYLOAD,
-// NO_PROPOSAL_CHOSEN, COOKIE, INVALID_SYNTAX, INVALID_MAJOR_VERSION,
-// UNSUPPORTED_CRITICAL_PAYLOAD
-// or the IKE_SA_INIT answer itself), and never touch the kernel.
+// an IKE_SA_INIT response (RFC 7296 1.2, 2.5, 2.6, 2.21:
+// INVALID_KE_PAYLOAD, NO_PROPOSAL_CHOSEN, COOKIE, INVALID_SYNTAX,
+// INVALID_MAJOR_VERSION, UNSUPPORTED_CRITICAL_PAYLOAD or the IKE_SA_INIT
+// answer itself), and never touch the kernel.
 func FuzzHandlePacket(f *testing.F) {
 	// Seeds: every message of a real handshake and delete.
 	p := newPair(f, nil)
