@@ -3,6 +3,7 @@ package ike
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"time"
 
@@ -223,7 +224,7 @@ func (sa *ikeSA) releaseSPI(ch *childSA) {
 	defer cancel()
 	if err := sa.e.kernel.DeleteState(ctx, xfrm.StateID{Dst: sa.local.Addr().Unmap(), SPI: ch.spiIn}); err != nil {
 		// The kernel expires larval states on its own (xfrm_acq_expires).
-		sa.logger().Debug("ike: releasing an unused SPI", "spi_in", fmt.Sprintf("%08x", ch.spiIn), "err", err)
+		sa.logAt(slog.LevelDebug, "ike: releasing an unused SPI", "spi_in", fmt.Sprintf("%08x", ch.spiIn), "err", err)
 	}
 }
 
@@ -347,7 +348,7 @@ func childLimits(c *Connection) xfrm.Limits {
 // childUp records an installed CHILD_SA and reports it.
 func (sa *ikeSA) childUp(ch *childSA) {
 	sa.children = append(sa.children, ch)
-	sa.logger().Info("ike: CHILD_SA established", "child_id", ch.uid, "reqid", fmt.Sprintf("%#x", ch.reqid),
+	sa.logAt(slog.LevelInfo, "ike: CHILD_SA established", "child_id", ch.uid, "reqid", fmt.Sprintf("%#x", ch.reqid),
 		"spi_in", fmt.Sprintf("%08x", ch.spiIn), "spi_out", fmt.Sprintf("%08x", ch.spiOut),
 		"proposal", suite.FormatStatus(ch.proposal), "ts_local", tsString(ch.tsLocal), "ts_remote", tsString(ch.tsRemote),
 		"local_id", sa.localID.String(), "remote_id", sa.remoteID.String())
@@ -363,10 +364,10 @@ func (sa *ikeSA) removeChild(ch *childSA, reason string) {
 	ctx, cancel := kernelCtx()
 	defer cancel()
 	if err := sa.e.kernel.DeleteChildSA(ctx, &ch.kernel); err != nil {
-		sa.logger().Error("ike: removing CHILD_SA from the kernel", "child_id", ch.uid, "err", err)
+		sa.logAt(slog.LevelError, "ike: removing CHILD_SA from the kernel", "child_id", ch.uid, "err", err)
 	}
 	ch.installed = false
-	sa.logger().Info("ike: CHILD_SA deleted", "child_id", ch.uid, "spi_in", fmt.Sprintf("%08x", ch.spiIn), "spi_out", fmt.Sprintf("%08x", ch.spiOut),
+	sa.logAt(slog.LevelInfo, "ike: CHILD_SA deleted", "child_id", ch.uid, "spi_in", fmt.Sprintf("%08x", ch.spiIn), "spi_out", fmt.Sprintf("%08x", ch.spiOut),
 		"local_id", sa.localID.String(), "remote_id", sa.remoteID.String(), "reason", reason)
 	sa.event(Event{Type: EventChildDown, ChildUniqueID: ch.uid, SPIIn: ch.spiIn, SPIOut: ch.spiOut, ReqID: ch.reqid, Reason: reason})
 }

@@ -3,6 +3,7 @@ package ike
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 
 	"github.com/cygnet-ipsec/cygnet/ike/auth"
 	"github.com/cygnet-ipsec/cygnet/ike/keymat"
@@ -77,14 +78,14 @@ func (sa *ikeSA) sendAuth() {
 	signed := keymat.SignedOctets(sa.prf, sa.initReq, sa.nr, sa.keys.SKpi, idi.RestOfPayload())
 	auth, err := sa.buildAuth(c, signed, expectedRemote(c))
 	if err != nil {
-		sa.logger().Warn("ike: cannot authenticate", "err", err)
+		sa.logAt(slog.LevelWarn, "ike: cannot authenticate", "err", err)
 		sa.destroy("credentials", err)
 		return
 	}
 	ps = append(ps, auth)
 	ch, err := sa.newChild()
 	if err != nil {
-		sa.logger().Warn("ike: CHILD_SA not offered", "err", err)
+		sa.logAt(slog.LevelWarn, "ike: CHILD_SA not offered", "err", err)
 		sa.destroy("kernel", err)
 		return
 	}
@@ -113,7 +114,6 @@ func (sa *ikeSA) sendAuth() {
 // onAuthResponse completes IKE_AUTH as initiator.
 func (sa *ikeSA) onAuthResponse(m *message.Message, ps message.Payloads) {
 	c := sa.conn
-	log := sa.logger()
 	idr, _ := ps.First(message.PayloadIDr).(*message.IDr)
 	auth, _ := ps.First(message.PayloadAUTH).(*message.Auth)
 	if idr == nil || auth == nil {
@@ -127,11 +127,11 @@ func (sa *ikeSA) onAuthResponse(m *message.Message, ps message.Payloads) {
 		}
 		if ps.Notify(message.AuthenticationFailed) != nil {
 			sa.e.counters.authFailures.Add(1)
-			log.Warn("ike: authentication failed", "peer", sa.remote.String(), "reason", reason)
+			sa.logAt(slog.LevelWarn, "ike: authentication failed", "peer", sa.remote.String(), "reason", reason)
 			sa.destroy("authentication failed", fmt.Errorf("ike: conn %s: %w: %s", c.Name, errAuthFailed, reason))
 			return
 		}
-		log.Warn("ike: IKE_AUTH failed", "reason", reason)
+		sa.logAt(slog.LevelWarn, "ike: IKE_AUTH failed", "reason", reason)
 		sa.destroy(reason, fmt.Errorf("ike: conn %s: IKE_AUTH failed: %s", c.Name, reason))
 		return
 	}
@@ -146,7 +146,7 @@ func (sa *ikeSA) onAuthResponse(m *message.Message, ps message.Payloads) {
 	}
 	if err != nil {
 		sa.e.counters.authFailures.Add(1)
-		log.Warn("ike: authentication failed", "peer", sa.remote.String(), "remote_id", peerID.String(), "err", err)
+		sa.logAt(slog.LevelWarn, "ike: authentication failed", "peer", sa.remote.String(), "remote_id", peerID.String(), "err", err)
 		// RFC 7296 2.21.2: tell the responder in a separate INFORMATIONAL.
 		if pkts, e2 := sa.encode(message.Header{Exchange: message.Informational, MessageID: sa.myNext}, []message.Payload{&message.Notify{NotifyType: message.AuthenticationFailed}}); e2 == nil {
 			for _, p := range pkts {
@@ -164,7 +164,7 @@ func (sa *ikeSA) onAuthResponse(m *message.Message, ps message.Payloads) {
 	sa.pendingChild = nil
 	if err := sa.acceptChild(ch, ps); err != nil {
 		sa.releaseSPI(ch)
-		log.Warn("ike: CHILD_SA failed, IKE_SA kept", "err", err)
+		sa.logAt(slog.LevelWarn, "ike: CHILD_SA failed, IKE_SA kept", "err", err)
 		sa.event(Event{Type: EventChildFailed, Reason: err.Error()})
 		sa.resolve(fmt.Errorf("ike: conn %s: IKE_SA established but CHILD_SA failed: %w", c.Name, err))
 		return
@@ -242,7 +242,7 @@ func (sa *ikeSA) establish() {
 		sa.e.mu.Unlock()
 		sa.isHalfOpen = false
 	}
-	sa.logger().Info("ike: IKE_SA established", "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(),
+	sa.logAt(slog.LevelInfo, "ike: IKE_SA established", "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(),
 		"proposal", suite.Format(sa.proposal), "auth", sa.remoteAuth.String())
 	sa.event(Event{Type: EventIKEUp})
 }
@@ -255,7 +255,7 @@ func (sa *ikeSA) handleAuthRequest(h message.Header, raw []byte, ps message.Payl
 	auth, _ := ps.First(message.PayloadAUTH).(*message.Auth)
 	fail := func(reason string, err error) {
 		e.counters.authFailures.Add(1)
-		sa.logger().Warn("ike: authentication failed", "peer", sa.remote.String(), "reason", reason, "err", err)
+		sa.logAt(slog.LevelWarn, "ike: authentication failed", "peer", sa.remote.String(), "reason", reason, "err", err)
 		sa.respond(h, raw, []message.Payload{&message.Notify{NotifyType: message.AuthenticationFailed}})
 		sa.destroy("authentication failed", nil)
 	}
@@ -267,7 +267,7 @@ func (sa *ikeSA) handleAuthRequest(h message.Header, raw []byte, ps message.Payl
 	if ps.Notify(message.InitialContact) != nil {
 		// Replacing the peer's older IKE SAs is the uniqueness policy's
 		// job (SA lifecycle); for now it is only recorded.
-		sa.logger().Info("ike: peer sent INITIAL_CONTACT", "remote_id", peerID.String())
+		sa.logAt(slog.LevelInfo, "ike: peer sent INITIAL_CONTACT", "remote_id", peerID.String())
 	}
 	var wantLocal Identity
 	if idr, ok := ps.First(message.PayloadIDr).(*message.IDr); ok {
@@ -308,7 +308,7 @@ func (sa *ikeSA) handleAuthRequest(h message.Header, raw []byte, ps message.Payl
 	out := []message.Payload{idr}
 	certs, err := sa.localCertPayloads(conn)
 	if err != nil {
-		sa.logger().Error("ike: cannot send our certificate", "err", err)
+		sa.logAt(slog.LevelError, "ike: cannot send our certificate", "err", err)
 		sa.respond(h, raw, []message.Payload{&message.Notify{NotifyType: message.AuthenticationFailed}})
 		sa.destroy("credentials", nil)
 		return
@@ -317,7 +317,7 @@ func (sa *ikeSA) handleAuthRequest(h message.Header, raw []byte, ps message.Payl
 	mySigned := keymat.SignedOctets(sa.prf, sa.initResp, sa.ni, sa.keys.SKpr, idr.RestOfPayload())
 	myAuth, err := sa.buildAuth(conn, mySigned, peerID)
 	if err != nil {
-		sa.logger().Error("ike: cannot authenticate ourselves", "err", err)
+		sa.logAt(slog.LevelError, "ike: cannot authenticate ourselves", "err", err)
 		sa.respond(h, raw, []message.Payload{&message.Notify{NotifyType: message.AuthenticationFailed}})
 		sa.destroy("credentials", nil)
 		return
@@ -326,7 +326,7 @@ func (sa *ikeSA) handleAuthRequest(h message.Header, raw []byte, ps message.Payl
 	sa.establish()
 	childPayloads, ch, err := sa.respondChild(ps)
 	if err != nil {
-		sa.logger().Warn("ike: CHILD_SA failed, IKE_SA kept", "err", err)
+		sa.logAt(slog.LevelWarn, "ike: CHILD_SA failed, IKE_SA kept", "err", err)
 		sa.event(Event{Type: EventChildFailed, Reason: err.Error()})
 	}
 	out = append(out, childPayloads...)

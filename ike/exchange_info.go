@@ -2,6 +2,7 @@ package ike
 
 import (
 	"fmt"
+	"log/slog"
 
 	"github.com/cygnet-ipsec/cygnet/ike/message"
 )
@@ -42,7 +43,7 @@ func (sa *ikeSA) handleInformational(h message.Header, raw []byte, ps message.Pa
 		if authFailed {
 			sa.e.counters.authFailures.Add(1)
 			reason = "peer failed to authenticate us"
-			sa.logger().Warn("ike: authentication failed", "peer", sa.remote.String(), "reason", reason)
+			sa.logAt(slog.LevelWarn, "ike: authentication failed", "peer", sa.remote.String(), "reason", reason)
 		}
 		sa.respond(h, raw, nil)
 		sa.destroy(reason, fmt.Errorf("ike: conn %s: IKE_SA %s", sa.connName(), reason))

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"slices"
 
@@ -135,7 +136,7 @@ func (e *Engine) startInitiator(c *Connection) (<-chan error, error) {
 	defer sa.unlock()
 	sa.spiI = spi
 	sa.waiters = append(sa.waiters, wait)
-	sa.logger().Info("ike: initiating IKE_SA", "proposals", suite.FormatList(offer))
+	sa.logAt(slog.LevelInfo, "ike: initiating IKE_SA", "proposals", suite.FormatList(offer))
 	sa.sendInit()
 	return wait, nil
 }
@@ -191,7 +192,6 @@ func (sa *ikeSA) capabilityNotifies() []message.Payload {
 
 // onInitResponse handles the IKE_SA_INIT response as initiator.
 func (sa *ikeSA) onInitResponse(m *message.Message, ps message.Payloads) {
-	log := sa.logger()
 	fail := func(reason string, err error) { sa.destroy(reason, fmt.Errorf("ike: conn %s: %w", sa.connName(), err)) }
 	if n := ps.Notify(message.Cookie); n != nil {
 		// RFC 7296 2.6: resend the request with the cookie.
@@ -201,7 +201,7 @@ func (sa *ikeSA) onInitResponse(m *message.Message, ps message.Payloads) {
 		}
 		sa.retries++
 		sa.cookie = bytes.Clone(n.Data)
-		log.Info("ike: responder asked for a cookie, retrying")
+		sa.logAt(slog.LevelInfo, "ike: responder asked for a cookie, retrying")
 		sa.sendInit()
 		return
 	}
@@ -214,7 +214,7 @@ func (sa *ikeSA) onInitResponse(m *message.Message, ps message.Payloads) {
 			return
 		}
 		sa.retries++
-		log.Info("ike: responder asked for another key exchange method, retrying", "group", g.String(), "was", sa.group.String())
+		sa.logAt(slog.LevelInfo, "ike: responder asked for another key exchange method, retrying", "group", g.String(), "was", sa.group.String())
 		sa.group = g
 		sa.sendInit()
 		return
@@ -222,9 +222,9 @@ func (sa *ikeSA) onInitResponse(m *message.Message, ps message.Payloads) {
 	for _, n := range ps.Notifies() {
 		if n.NotifyType.IsError() {
 			if n.NotifyType == message.NoProposalChosen {
-				log.Warn("ike: peer accepted none of our IKE proposals (NO_PROPOSAL_CHOSEN)", "offered", suite.FormatList(sa.ikeOffer))
+				sa.logAt(slog.LevelWarn, "ike: peer accepted none of our IKE proposals (NO_PROPOSAL_CHOSEN)", "offered", suite.FormatList(sa.ikeOffer))
 			} else {
-				log.Warn("ike: IKE_SA_INIT refused", "notify", n.NotifyType.String())
+				sa.logAt(slog.LevelWarn, "ike: IKE_SA_INIT refused", "notify", n.NotifyType.String())
 			}
 			fail("refused", fmt.Errorf("peer refused IKE_SA_INIT: %v", n.NotifyType))
 			return
@@ -239,7 +239,7 @@ func (sa *ikeSA) onInitResponse(m *message.Message, ps message.Payloads) {
 	}
 	st, err := suite.CheckReply(sa.ikeOffer, sap.Proposals[0])
 	if err != nil {
-		log.Warn("ike: unacceptable IKE proposal in response", "err", err)
+		sa.logAt(slog.LevelWarn, "ike: unacceptable IKE proposal in response", "err", err)
 		fail("bad proposal", err)
 		return
 	}
@@ -277,8 +277,7 @@ func (sa *ikeSA) onInitResponse(m *message.Message, ps message.Payloads) {
 		sa.local = netip.AddrPortFrom(sa.local.Addr(), portNATT)
 		sa.remote = netip.AddrPortFrom(sa.remote.Addr(), portNATT)
 	}
-	log = sa.logger()
-	log.Info("ike: IKE_SA_INIT done", "proposal", suite.Format(sa.proposal), "nat_local", sa.natLocal, "nat_remote", sa.natRemote)
+	sa.logAt(slog.LevelInfo, "ike: IKE_SA_INIT done", "proposal", suite.Format(sa.proposal), "nat_local", sa.natLocal, "nat_remote", sa.natRemote)
 	sa.state = stateAuthSent
 	sa.sendAuth()
 }
@@ -519,12 +518,12 @@ func (e *Engine) handleInitRequest(p Packet, h message.Header) {
 	}
 	sa.initResp = raw
 	sa.send(raw)
-	sa.logger().Info("ike: IKE_SA_INIT answered", "proposal", suite.Format(chosen), "nat_local", sa.natLocal, "nat_remote", sa.natRemote)
+	sa.logAt(slog.LevelInfo, "ike: IKE_SA_INIT answered", "proposal", suite.Format(chosen), "nat_local", sa.natLocal, "nat_remote", sa.natRemote)
 	sa.halfTimer = e.clock.AfterFunc(halfOpenTimeout, func() {
 		sa.lock()
 		defer sa.unlock()
 		if sa.state == stateInitDone {
-			sa.logger().Info("ike: half-open IKE_SA timed out")
+			sa.logAt(slog.LevelInfo, "ike: half-open IKE_SA timed out")
 			sa.destroy("half-open timeout", nil)
 		}
 	})

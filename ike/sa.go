@@ -148,6 +148,15 @@ func (sa *ikeSA) connName() string {
 	return ""
 }
 
+// logAt logs msg with the SA's identifying attributes when the level is
+// enabled (building them costs more than a handshake's other allocations).
+func (sa *ikeSA) logAt(level slog.Level, msg string, args ...any) {
+	if !sa.e.log.Enabled(context.Background(), level) {
+		return
+	}
+	sa.logger().Log(context.Background(), level, msg, args...)
+}
+
 // logger returns the engine logger with the SA's identifying attributes:
 // never keys, nonces or shared secrets.
 func (sa *ikeSA) logger() *slog.Logger {
@@ -246,7 +255,7 @@ func (sa *ikeSA) handleResponse(p Packet, h message.Header) {
 			// Authenticated but unusable: the request failed.
 			sa.pending = nil
 			req.timer.Stop()
-			sa.logger().Warn("ike: malformed response", "exchange", req.exchange.String(), "err", err)
+			sa.logAt(slog.LevelWarn, "ike: malformed response", "exchange", req.exchange.String(), "err", err)
 			sa.destroy("malformed response", fmt.Errorf("ike: conn %s: malformed %v response: %w", sa.connName(), req.exchange, err))
 			return
 		}
@@ -317,14 +326,14 @@ func (sa *ikeSA) handleRequest(p Packet, h message.Header) {
 	case errors.As(err, &uc):
 		// RFC 7296 2.5: an authenticated request with an unsupported
 		// critical payload is rejected with UNSUPPORTED_CRITICAL_PAYLOAD.
-		sa.logger().Warn("ike: unsupported critical payload in request", "payload", uc.Type.String())
+		sa.logAt(slog.LevelWarn, "ike: unsupported critical payload in request", "payload", uc.Type.String())
 		sa.respond(h, p.Data, []message.Payload{uc.Notify()})
 		if h.Exchange == message.IKEAuth && sa.state != stateEstablished {
 			sa.destroy("unsupported critical payload", nil)
 		}
 		return
 	case errors.Is(err, message.ErrSyntax):
-		sa.logger().Warn("ike: malformed request", "exchange", h.Exchange.String(), "err", err)
+		sa.logAt(slog.LevelWarn, "ike: malformed request", "exchange", h.Exchange.String(), "err", err)
 		sa.respond(h, p.Data, []message.Payload{&message.Notify{NotifyType: message.InvalidSyntax}})
 		if h.Exchange == message.IKEAuth && sa.state != stateEstablished {
 			sa.destroy("malformed IKE_AUTH", nil)
@@ -433,7 +442,7 @@ func (sa *ikeSA) respond(h message.Header, raw []byte, inner []message.Payload) 
 	rh := message.Header{Exchange: h.Exchange, Flags: message.FlagResponse, MessageID: h.MessageID}
 	pkts, err := sa.encode(rh, inner)
 	if err != nil {
-		sa.logger().Error("ike: cannot build response", "err", err)
+		sa.logAt(slog.LevelError, "ike: cannot build response", "err", err)
 		return
 	}
 	sa.peerNext = h.MessageID + 1
@@ -453,7 +462,7 @@ func (sa *ikeSA) request(exchange message.ExchangeType, inner []message.Payload,
 	}
 	pkts, err := sa.encode(message.Header{Exchange: exchange, MessageID: sa.myNext}, inner)
 	if err != nil {
-		sa.logger().Error("ike: cannot build request", "err", err)
+		sa.logAt(slog.LevelError, "ike: cannot build request", "err", err)
 		onTimeout()
 		return
 	}
@@ -481,13 +490,13 @@ func (sa *ikeSA) armRetransmit(req *request) {
 		}
 		if req.sent >= r.tries {
 			sa.pending = nil
-			sa.logger().Warn("ike: giving up after retransmissions", "exchange", req.exchange.String(), "message_id", req.id, "retransmits", req.sent)
+			sa.logAt(slog.LevelWarn, "ike: giving up after retransmissions", "exchange", req.exchange.String(), "message_id", req.id, "retransmits", req.sent)
 			req.onTimeout()
 			return
 		}
 		req.sent++
 		sa.e.counters.retransmits.Add(1)
-		sa.logger().Info("ike: retransmit", "exchange", req.exchange.String(), "message_id", req.id, "try", req.sent)
+		sa.logAt(slog.LevelInfo, "ike: retransmit", "exchange", req.exchange.String(), "message_id", req.id, "try", req.sent)
 		for _, pkt := range req.packets {
 			sa.send(pkt)
 		}
@@ -517,7 +526,7 @@ func (sa *ikeSA) startDelete(reason string) {
 		return
 	}
 	sa.state = stateDeleting
-	sa.logger().Info("ike: deleting IKE_SA", "reason", reason)
+	sa.logAt(slog.LevelInfo, "ike: deleting IKE_SA", "reason", reason)
 	done := func(*message.Message, message.Payloads) { sa.destroy(reason, nil) }
 	sa.request(message.Informational, []message.Payload{&message.Delete{Protocol: message.ProtoIKE}}, done, func() { sa.destroy(reason+", peer did not confirm", nil) })
 }
@@ -553,10 +562,10 @@ func (sa *ikeSA) destroy(reason string, err error) {
 	sa.e.unregister(sa, sa.localSPI(), sa.initKey, sa.isHalfOpen)
 	if wasUp {
 		sa.e.peerUp(sa.upAddr, -1)
-		sa.logger().Info("ike: IKE_SA deleted", "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(), "reason", reason)
+		sa.logAt(slog.LevelInfo, "ike: IKE_SA deleted", "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(), "reason", reason)
 		sa.event(Event{Type: EventIKEDown, Reason: reason})
 	} else if sa.initiator {
-		sa.logger().Info("ike: IKE_SA failed", "reason", reason)
+		sa.logAt(slog.LevelInfo, "ike: IKE_SA failed", "reason", reason)
 	}
 	if err == nil {
 		err = fmt.Errorf("ike: conn %s: IKE_SA closed: %s", sa.connName(), reason)
