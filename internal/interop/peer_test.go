@@ -216,7 +216,14 @@ func peerVersion(k kind) string {
 	if err != nil {
 		return fmt.Sprintf("%s: %v", k, err)
 	}
-	return strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	line := strings.TrimSpace(strings.SplitN(string(out), "\n", 2)[0])
+	if k == kLibreswan {
+		// pluto lists its build options after the version; keep the name.
+		if f := strings.Fields(line); len(f) > 2 {
+			line = strings.Join(f[:2], " ")
+		}
+	}
+	return line
 }
 
 func writeFiles(t testing.TB, dir string, files map[string][]byte) {
