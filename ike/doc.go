@@ -22,7 +22,9 @@
 // with the move to port 4500, fragmentation and signature hash announcement),
 // IKE_AUTH with a pre-shared key, certificates or raw public keys and one
 // transport-mode CHILD_SA whose traffic selectors are narrowed per RFC 7296
-// 2.9, and INFORMATIONAL (Delete of CHILD and IKE SAs, liveness checks).
+// 2.9, and INFORMATIONAL (Delete of IKE SAs both ways and of CHILD_SAs by
+// the peer, liveness checks answered). The first IKE SA to a peer carries
+// INITIAL_CONTACT unless uniqueids=never.
 // CHILD_SA keys come from keymat.DeriveChild and go to the kernel with an
 // SPI the kernel allocated and a reqid from xfrm's ownership range. When
 // the CHILD_SA fails (no common ESP proposal, unacceptable selectors, a
@@ -68,6 +70,8 @@
 //
 // Not yet implemented (the SA state keeps CHILD_SAs with separate inbound
 // and outbound halves so they can be added): rekeying and reauthentication,
-// dead peer detection, collision handling, NAT keepalives, MOBIKE, further
-// CHILD_SAs with CREATE_CHILD_SA (refused with NO_ADDITIONAL_SAS), EAP.
+// dead peer detection (peers' checks are answered), collision handling and
+// the uniqueids policy (a received INITIAL_CONTACT is only logged), NAT
+// keepalives, MOBIKE, further CHILD_SAs with CREATE_CHILD_SA (refused with
+// NO_ADDITIONAL_SAS), deleting a single CHILD_SA from this end, EAP.
 package ike
