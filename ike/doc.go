@@ -56,7 +56,7 @@
 // and counted in Status().Counters; the only answers to unauthenticated
 // messages are those RFC 7296 allows for IKE_SA_INIT (COOKIE,
 // INVALID_KE_PAYLOAD, NO_PROPOSAL_CHOSEN, INVALID_SYNTAX,
-// UNSUPPORTED_CRITICAL_PAYLOAD). Half-open SAs are bounded
+// INVALID_MAJOR_VERSION, UNSUPPORTED_CRITICAL_PAYLOAD). Half-open SAs are bounded
 // (Config.HalfOpenLimit) and cookies demanded above Config.CookieThreshold.
 // AUTH values are compared in constant time. Logs carry connection names,
 // identities and SPIs, never keys, nonces or pre-shared keys.
