@@ -94,6 +94,10 @@ func Run(ctx context.Context, opt Options) (Result, error) {
 	if len(opt.Argv) == 0 {
 		return Result{ExitCode: -1}, errors.New("vm: empty command")
 	}
+	// Reject what cannot be passed to the guest before booting anything.
+	if _, err := runScript(Image{}, opt); err != nil {
+		return Result{ExitCode: -1}, err
+	}
 	// Before any download: a missing emulator should not cost a 70 MB kernel fetch to find out.
 	if err := CheckHost(); err != nil {
 		return Result{ExitCode: -1}, err

@@ -128,12 +128,8 @@ func TestRunRejectsBadInput(t *testing.T) {
 		{"nul", Options{Argv: []string{"echo", "a\x00b"}}, "NUL"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var err error
-			if len(tc.opt.Argv) == 0 {
-				_, err = Run(context.Background(), tc.opt)
-			} else {
-				_, err = runScript(Image{Modules: "/m"}, tc.opt)
-			}
+			t.Setenv("PATH", t.TempDir()) // input errors come before looking for qemu
+			_, err := Run(context.Background(), tc.opt)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one containing %q", err, tc.want)
 			}
