@@ -86,7 +86,10 @@ func (c *cygnetPeer) start(t *testing.T, ns *nstest.NS, nc nodeConf) {
 	t.Helper()
 	c.ns, c.dir, c.piddir = ns, t.TempDir(), t.TempDir()
 	cygnetBin(t)
-	files := map[string][]byte{"ipsec.conf": []byte(nc.ipsecConf), "ipsec.secrets": []byte(nc.secrets)}
+	// The same strongswan.conf charon gets: cygnet reads its filelog
+	// section, so its log lands where charon's would.
+	files := map[string][]byte{"ipsec.conf": []byte(nc.ipsecConf), "ipsec.secrets": []byte(nc.secrets),
+		"strongswan.conf": []byte(strongswanConf(filepath.Join(c.piddir, "charon.log"), nc.charon))}
 	for name, data := range nc.ipsecD {
 		files[filepath.Join("ipsec.d", name)] = data
 	}
@@ -138,9 +141,11 @@ func (c *cygnetPeer) installed(name string) (bool, string) {
 	return strings.Contains(out, "INSTALLED, TRANSPORT"), out
 }
 
+// log is the filelog of strongswan.conf, then the daemon's own stderr.
 func (c *cygnetPeer) log() string {
-	b, _ := os.ReadFile(filepath.Join(c.piddir, "cygnet.log"))
-	return string(b)
+	file, _ := os.ReadFile(filepath.Join(c.piddir, "charon.log"))
+	stderr, _ := os.ReadFile(filepath.Join(c.piddir, "cygnet.log"))
+	return string(file) + "--- stderr:\n" + string(stderr)
 }
 
 // swanPeer is strongSwan's charon from the distribution (internal/swan).
@@ -157,10 +162,7 @@ func (s *swanPeer) start(t *testing.T, ns *nstest.NS, nc nodeConf) {
 	swan.Require(t)
 	s.t = t
 	logPath := filepath.Join(t.TempDir(), "charon.log")
-	conf := swan.DefaultStrongswanConf(logPath)
-	if nc.charon != "" {
-		conf = strings.Replace(conf, "charon {\n", "charon {\n"+nc.charon+"\n", 1)
-	}
+	conf := strongswanConf(logPath, nc.charon)
 	s.files = swan.Files{IPsecConf: nc.ipsecConf, IPsecSecrets: nc.secrets, StrongswanConf: conf, Extra: nc.ipsecD}
 	s.c = swan.Start(t, ns, s.files)
 	s.c.LogPath = logPath
@@ -193,6 +195,16 @@ func (s *swanPeer) installed(name string) (bool, string) {
 }
 
 func (s *swanPeer) log() string { return s.c.Log() }
+
+// strongswanConf is internal/swan's strongswan.conf with extra settings
+// in the charon section.
+func strongswanConf(logPath, charon string) string {
+	conf := swan.DefaultStrongswanConf(logPath)
+	if charon != "" {
+		conf = strings.Replace(conf, "charon {\n", "charon {\n"+charon+"\n", 1)
+	}
+	return conf
+}
 
 // peerVersion is what `ipsec version` (or pluto --version) prints, first
 // line only, for the matrix table.
