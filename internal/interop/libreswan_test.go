@@ -236,9 +236,6 @@ conn %s
 	pfs=%s
 	auto=%s
 	keyingtries=1
-	ikelifetime=60m
-	salifetime=20m
-	rekeymargin=3m
 `, connName, n.addr, lswID(c.id(n.name)), n.peerConfHost(r), lswID(c.id(o.name)), ike, esp.esp, pfs, auto)
 	nc := nodeConf{ipsecD: map[string][]byte{}}
 	switch c.auth {

@@ -12,12 +12,16 @@ import (
 
 // Short lifetimes make the rekeying side act within seconds: with
 // rekeyfuzz=0% charon (and cygnet, which reads the same keywords) rekeys
-// at lifetime - margintime, here 20 s after the SA came up; the other side
+// at keylife - rekeymargin, here 20 s after the SA came up; the other side
 // keeps the long defaults of %default and never starts a rekey itself.
+// The keywords are the ones %default uses, not their aliases (lifetime,
+// margintime): strongSwan's starter lets %default's keylife=20m override a
+// conn's lifetime=40s, as a run of this matrix showed (charon scheduled the
+// rekey with the 3m margin of %default).
 const (
-	childRekeySoon = "\tlifetime=40s\n\tmargintime=20s\n\trekeyfuzz=0%\n"
-	ikeRekeySoon   = "\tikelifetime=40s\n\tmargintime=20s\n\trekeyfuzz=0%\n\treauth=no\n"
-	reauthSoon     = "\tikelifetime=40s\n\tmargintime=20s\n\trekeyfuzz=0%\n\treauth=yes\n"
+	childRekeySoon = "\tkeylife=40s\n\trekeymargin=20s\n\trekeyfuzz=0%\n"
+	ikeRekeySoon   = "\tikelifetime=40s\n\trekeymargin=20s\n\trekeyfuzz=0%\n\treauth=no\n"
+	reauthSoon     = "\tikelifetime=40s\n\trekeymargin=20s\n\trekeyfuzz=0%\n\treauth=yes\n"
 	dpdRestart     = "\tdpddelay=2s\n\tdpdaction=restart\n"
 )
 
@@ -123,7 +127,7 @@ func ikeEstablished(n *node, nth int) string {
 // the first one goes, traffic flows over the new one, one pair remains.
 func waitChildRekey(t *testing.T, r *run) {
 	for _, n := range []*node{r.moon, r.sun} {
-		waitFor(t, n, "ipsec status", childInstalled(n, 2), true, 90*time.Second)
+		waitFor(t, n, "ipsec status", childInstalled(n, 2), true, 60*time.Second)
 		waitFor(t, n, "ipsec status", childInstalled(n, 1), false, 30*time.Second)
 	}
 	r.traffic(t, "child-rekeyed")
@@ -133,7 +137,7 @@ func waitChildRekey(t *testing.T, r *run) {
 // waitIKERekey: the IKE_SA is replaced, the CHILD_SA stays.
 func waitIKERekey(t *testing.T, r *run) {
 	for _, n := range []*node{r.moon, r.sun} {
-		waitFor(t, n, "ipsec status", ikeEstablished(n, 2), true, 90*time.Second)
+		waitFor(t, n, "ipsec status", ikeEstablished(n, 2), true, 60*time.Second)
 		waitFor(t, n, "ipsec status", ikeEstablished(n, 1), false, 30*time.Second)
 		waitFor(t, n, "ipsec status", childInstalled(n, 1), true, 5*time.Second)
 	}
@@ -145,7 +149,7 @@ func waitIKERekey(t *testing.T, r *run) {
 // (make-before-break), traffic flows.
 func waitReauth(t *testing.T, r *run) {
 	for _, n := range []*node{r.moon, r.sun} {
-		waitFor(t, n, "ipsec status", ikeEstablished(n, 2), true, 90*time.Second)
+		waitFor(t, n, "ipsec status", ikeEstablished(n, 2), true, 60*time.Second)
 		waitFor(t, n, "ipsec status", childInstalled(n, 2), true, 30*time.Second)
 		waitFor(t, n, "ipsec status", ikeEstablished(n, 1), false, 30*time.Second)
 	}
