@@ -14,7 +14,7 @@ import (
 func (sa *ikeSA) buildAuth(c *Connection, signed []byte, peer Identity) (*message.Auth, error) {
 	switch c.Local.Auth {
 	case AuthPSK:
-		key, ok := sa.e.cfg.Credentials.LookupPSK(sa.localID, peer)
+		key, ok := sa.e.config().Credentials.LookupPSK(sa.localID, peer)
 		if !ok {
 			return nil, fmt.Errorf("ike: conn %s: no pre-shared key for %v - %v", c.Name, sa.localID, peer)
 		}
@@ -34,7 +34,7 @@ func (sa *ikeSA) verifyAuth(c *Connection, peer Identity, auth *message.Auth, ps
 		if auth.Method != message.AuthSharedKey {
 			return fmt.Errorf("%w: peer used %v, conn %s expects a pre-shared key", errAuthFailed, auth.Method, c.Name)
 		}
-		key, ok := sa.e.cfg.Credentials.LookupPSK(sa.localID, peer)
+		key, ok := sa.e.config().Credentials.LookupPSK(sa.localID, peer)
 		if !ok {
 			return fmt.Errorf("%w: no pre-shared key for %v - %v", errAuthFailed, sa.localID, peer)
 		}
@@ -60,7 +60,7 @@ func (sa *ikeSA) certReq() *message.CertReq {
 		if c.Remote.CA != nil {
 			cas = append(cas, c.Remote.CA)
 		} else {
-			cas = append(cas, sa.e.cfg.Credentials.CACerts...)
+			cas = append(cas, sa.e.config().Credentials.CACerts...)
 		}
 	}
 	return auth.CertReqPayload(cas)

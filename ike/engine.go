@@ -40,7 +40,9 @@ type Options struct {
 // sent and reported after it is unlocked, so a Transport may deliver
 // synchronously (as the tests' in-memory link does) without deadlock.
 type Engine struct {
-	cfg     *Config
+	// cfgp holds the configuration; SetConfig swaps it whole, so readers
+	// always see one consistent version.
+	cfgp    atomic.Pointer[Config]
 	tr      Transport
 	kernel  xfrm.Installer
 	clock   Clock
@@ -122,7 +124,6 @@ func New(opts Options) (*Engine, error) {
 		return nil, errors.New("ike: Options need Config, Transport and Kernel")
 	}
 	e := &Engine{
-		cfg:     opts.Config,
 		tr:      opts.Transport,
 		kernel:  opts.Kernel,
 		clock:   opts.Clock,
@@ -134,6 +135,7 @@ func New(opts Options) (*Engine, error) {
 		reqids:  make(map[string]uint32),
 		up:      make(map[netip.Addr]int),
 	}
+	e.cfgp.Store(opts.Config)
 	if e.clock == nil {
 		e.clock = SystemClock{}
 	}
@@ -143,7 +145,7 @@ func New(opts Options) (*Engine, error) {
 	if e.log == nil {
 		e.log = slog.Default()
 	}
-	e.retry = retransmit{tries: e.cfg.RetransmitTries, timeout: e.cfg.RetransmitTimeout, base: e.cfg.RetransmitBase}
+	e.retry = retransmit{tries: e.config().RetransmitTries, timeout: e.config().RetransmitTimeout, base: e.config().RetransmitBase}
 	if e.retry.tries <= 0 {
 		e.retry.tries = defaultRetransmitTries
 	}
@@ -156,23 +158,18 @@ func New(opts Options) (*Engine, error) {
 	if _, err := io.ReadFull(e.rand, e.cookieSecret[:]); err != nil {
 		return nil, fmt.Errorf("ike: cookie secret: %w", err)
 	}
-	for i := range e.cfg.Connections {
-		c := &e.cfg.Connections[i]
-		if c.Name == "" {
-			return nil, fmt.Errorf("ike: connection %d has no name", i)
-		}
-		if c.ReqID != 0 && !xfrm.Owned(c.ReqID) {
-			return nil, fmt.Errorf("ike: conn %s: reqid %#x outside cygnet's range %#x-%#x", c.Name, c.ReqID, xfrm.ReqIDMin, xfrm.ReqIDMax)
-		}
+	if err := validateConfig(e.config()); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
 
 // conn returns the named connection.
 func (e *Engine) conn(name string) *Connection {
-	for i := range e.cfg.Connections {
-		if e.cfg.Connections[i].Name == name {
-			return &e.cfg.Connections[i]
+	cfg := e.config()
+	for i := range cfg.Connections {
+		if cfg.Connections[i].Name == name {
+			return &cfg.Connections[i]
 		}
 	}
 	return nil
@@ -199,8 +196,9 @@ func (e *Engine) reqidFor(c *Connection) uint32 {
 			continue
 		}
 		taken := false
-		for i := range e.cfg.Connections {
-			if e.cfg.Connections[i].ReqID == r {
+		cfg := e.config()
+		for i := range cfg.Connections {
+			if cfg.Connections[i].ReqID == r {
 				taken = true
 			}
 		}

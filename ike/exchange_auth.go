@@ -58,7 +58,7 @@ func (sa *ikeSA) sendAuth() {
 	sa.localAuth, sa.remoteAuth = c.Local.Auth, c.Remote.Auth
 	idi := &message.IDi{IDType: sa.localID.Type, Data: sa.localID.Data}
 	ps := []message.Payload{idi}
-	if sa.e.cfg.UniqueIDs != UniqueIDsNever && sa.e.peerUp(sa.remote.Addr(), 0) == 0 {
+	if sa.e.config().UniqueIDs != UniqueIDsNever && sa.e.peerUp(sa.remote.Addr(), 0) == 0 {
 		// RFC 7296 2.4: with no other IKE SA to this peer, tell it to
 		// drop any it still holds from before (a restart), as charon does.
 		ps = append(ps, &message.Notify{NotifyType: message.InitialContact})

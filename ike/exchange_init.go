@@ -325,8 +325,9 @@ func (e *Engine) cookie(ni []byte, remote netip.Addr, spiI uint64) []byte {
 func (e *Engine) candidates(local, remote netip.Addr) []*Connection {
 	local, remote = local.Unmap(), remote.Unmap()
 	var exact, wild []*Connection
-	for i := range e.cfg.Connections {
-		c := &e.cfg.Connections[i]
+	cfg := e.config()
+	for i := range cfg.Connections {
+		c := &cfg.Connections[i]
 		if c.Mode != ModeTransport || c.Local.Auth == AuthNever || c.Remote.Auth == AuthNever || c.Auto == AutoIgnore {
 			continue
 		}
@@ -389,7 +390,7 @@ func (e *Engine) handleInitRequest(p Packet, h message.Header) {
 		e.counters.malformed.Add(1)
 		return
 	}
-	limit := e.cfg.HalfOpenLimit
+	limit := e.config().HalfOpenLimit
 	if limit == 0 {
 		limit = defaultHalfOpenLimit
 	}
@@ -397,7 +398,7 @@ func (e *Engine) handleInitRequest(p Packet, h message.Header) {
 		e.counters.halfOpenRejected.Add(1)
 		return
 	}
-	threshold := e.cfg.CookieThreshold
+	threshold := e.config().CookieThreshold
 	if threshold == 0 {
 		threshold = defaultCookieThreshold
 	}

@@ -14,7 +14,7 @@ import (
 // known certificate (Credentials.Certs) that vouches for the local ID and
 // whose private key is loaded.
 func (sa *ikeSA) localCredential(c *Connection) (crypto.Signer, *x509.Certificate, error) {
-	creds := &sa.e.cfg.Credentials
+	creds := &sa.e.config().Credentials
 	keyFor := func(pub crypto.PublicKey) crypto.Signer {
 		for _, k := range creds.PrivateKeys {
 			if auth.KeyMatches(k, pub) {
@@ -57,7 +57,7 @@ func (sa *ikeSA) localCertPayloads(c *Connection) ([]message.Payload, error) {
 	if err != nil || cert == nil {
 		return nil, err
 	}
-	creds := &sa.e.cfg.Credentials
+	creds := &sa.e.config().Credentials
 	pool := append(append([]*x509.Certificate(nil), creds.Certs...), creds.CACerts...)
 	chain := auth.BuildChain(cert, pool)
 	_, certs, err := auth.ChooseCredential([][]*x509.Certificate{chain}, sa.peerCertReqs)
@@ -113,7 +113,7 @@ func (sa *ikeSA) verifySignature(c *Connection, peer Identity, a *message.Auth, 
 			certs = append(certs, x)
 		}
 	}
-	creds := &sa.e.cfg.Credentials
+	creds := &sa.e.config().Credentials
 	if len(certs) == 0 {
 		// The peer may rely on us having its certificate (rightcert).
 		if c.Remote.Cert == nil {
