@@ -324,6 +324,10 @@ func setup(t *testing.T, c *tcase) *run {
 		// No run of zero groups: evaltest splits lines on "::".
 		a, b = netip.MustParseAddr("fd00:70:7:7:7:7:7:1"), netip.MustParseAddr("fd00:70:7:7:7:7:7:2")
 	}
+	// The first TempDir call registers the removal of the test's temporary
+	// folder; made now, that cleanup runs after the one below that prints
+	// the daemons' logs kept there (cleanups run last-in, first-out).
+	t.TempDir()
 	var r *run
 	if c.nat {
 		n := newNATTopology(t)
