@@ -42,6 +42,15 @@ func (d *Daemon) handle(ctx context.Context, req control.Request, out io.Writer)
 		}
 		fmt.Fprintf(out, "configuration '%s' unrouted\n", arg())
 		return 0
+	case "reload", "rereadall", "update":
+		return d.cmdReload(ctx, out)
+	case "rereadsecrets":
+		return d.cmdRereadSecrets(ctx, out)
+	case "purgeike":
+		pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		fmt.Fprintf(out, "%d IKE_SA(s) without CHILD_SA deleted\n", d.engine.PurgeIKE(pctx))
+		return 0
 	case "stop":
 		d.stop()
 		select {

@@ -160,14 +160,7 @@ func Run(ctx context.Context, o Options) error {
 	// Host names in left=/right= are resolved once here, before the engine
 	// owns the configuration; a name that does not resolve leaves its conn
 	// unable to initiate, which Initiate reports.
-	for i := range loaded.Config.Connections {
-		c := &loaded.Config.Connections[i]
-		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		if err := config.ResolveEndpoints(rctx, nil, c); err != nil {
-			log.Warn("cannot resolve conn endpoints", "conn", c.Name, "err", err)
-		}
-		cancel()
-	}
+	d.resolve(ctx, loaded)
 	eng, err := ike.New(ike.Options{Config: &loaded.Config, Transport: conn, Kernel: kernel, Logger: log, OnEvent: d.onEvent})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
