@@ -189,7 +189,7 @@ func tsString(ts message.TrafficSelector) string {
 		s += ".." + ts.End.String()
 	}
 	if ts.IPProtocol != 0 || !(ts.StartPort == 0 && ts.EndPort == 65535) {
-		s += "[" + strconv.Itoa(int(ts.IPProtocol))
+		s += "[" + protoName(ts.IPProtocol)
 		switch {
 		case ts.StartPort == 0 && ts.EndPort == 65535:
 		case ts.StartPort == ts.EndPort:
@@ -200,4 +200,22 @@ func tsString(ts message.TrafficSelector) string {
 		s += "]"
 	}
 	return s
+}
+
+// protoName prints an IP protocol as strongSwan's status does (the
+// /etc/protocols name for the common ones, else the number).
+func protoName(p uint8) string {
+	switch p {
+	case 1:
+		return "icmp"
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	case 58:
+		return "ipv6-icmp"
+	case 132:
+		return "sctp"
+	}
+	return strconv.Itoa(int(p))
 }
