@@ -133,7 +133,7 @@ func TestHandshakeStatusAndEvents(t *testing.T) {
 		t.Errorf("status %+v", sa)
 	}
 	ch := sa.Children[0]
-	if ch.LocalTS != "10.0.0.1/32[6]" || ch.RemoteTS != "10.0.0.2/32[6/179]" || ch.Mode != ike.ModeTransport || !xfrm.Owned(ch.ReqID) {
+	if ch.LocalTS != "10.0.0.1/32[tcp]" || ch.RemoteTS != "10.0.0.2/32[tcp/179]" || ch.Mode != ike.ModeTransport || !xfrm.Owned(ch.ReqID) {
 		t.Errorf("child status %+v", ch)
 	}
 	if ch.RekeyTime.Sub(ch.Installed) != 51*time.Minute || ch.ExpireTime.Sub(ch.Installed) != time.Hour {
