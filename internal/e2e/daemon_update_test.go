@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"net/netip"
 	"os"
 	"regexp"
@@ -60,6 +61,18 @@ func TestDaemonUpdate(t *testing.T) {
 	}
 	if !strings.Contains(out, "db{") || !strings.Contains(out, "10.23.0.1/32[tcp] === 10.23.0.2/32[tcp/5432]") {
 		t.Errorf("db conn status:\n%s", out)
+	}
+	js, code := moon.ipsec(t, "status", "--json")
+	var js2 struct {
+		Version string `json:"version"`
+		SAs     []struct {
+			Name     string
+			State    string
+			Children []struct{ SPIIn, SPIOut uint32 }
+		} `json:"sas"`
+	}
+	if err := json.Unmarshal([]byte(js), &js2); err != nil || code != 0 || len(js2.SAs) != 2 || js2.SAs[0].State != "ESTABLISHED" || len(js2.SAs[1].Children) != 1 {
+		t.Fatalf("status --json (exit %d, %v):\n%s", code, err, js)
 	}
 	for _, cmd := range []string{"rereadsecrets", "purgeike"} {
 		if o, code := moon.ipsec(t, cmd); code != 0 {
