@@ -159,8 +159,8 @@ type UniqueIDPolicy uint8
 
 // Unique ID policies.
 const (
-	UniqueIDsYes     UniqueIDPolicy = iota // replace the old IKE_SA when INITIAL_CONTACT is received
-	UniqueIDsNo                            // keep both
+	UniqueIDsYes     UniqueIDPolicy = iota // replace the old IKE_SA (strongSwan: same as replace)
+	UniqueIDsNo                            // keep both unless the new one carries INITIAL_CONTACT
 	UniqueIDsNever                         // keep both, ignore INITIAL_CONTACT
 	UniqueIDsReplace                       // always replace the old IKE_SA
 	UniqueIDsKeep                          // reject the new IKE_SA

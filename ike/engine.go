@@ -66,6 +66,10 @@ type Engine struct {
 	up        map[netip.Addr]int // established IKE SAs per peer address
 	lastReq   uint32
 	closed    bool
+	// upList records every established IKE SA for the uniqueness policy
+	// and the duplicate tie-break (unique.go); estSeq numbers them.
+	upList []upEntry
+	estSeq uint64
 
 	cookieSecret [32]byte
 
@@ -241,6 +245,7 @@ func (e *Engine) register(sa *ikeSA) (uint64, error) {
 	}
 	e.uid++
 	sa.uid = e.uid
+	sa.startSeq = e.estSeq
 	e.sas[spi] = sa
 	e.order = append(e.order, sa)
 	return spi, nil
@@ -291,6 +296,9 @@ func (e *Engine) snapshot() []*ikeSA {
 type effects struct {
 	packets []Packet
 	events  []Event
+	// after runs last, with no SA locked: work that takes other SAs'
+	// locks (the uniqueness policy).
+	after []func()
 }
 
 func (e *Engine) apply(fx effects) {
@@ -303,6 +311,9 @@ func (e *Engine) apply(fx effects) {
 		for _, ev := range fx.events {
 			e.onEvent(ev)
 		}
+	}
+	for _, f := range fx.after {
+		f()
 	}
 }
 

@@ -157,6 +157,9 @@ func (sa *ikeSA) onAuthResponse(m *message.Message, ps message.Payloads) {
 		return
 	}
 	sa.remoteID = peerID
+	if ps.Notify(message.InitialContact) != nil {
+		sa.initialContact = sa.e.config().UniqueIDs != UniqueIDsNever
+	}
 	sa.establish()
 	// The CHILD_SA (RFC 7296 1.2): an error notification means the IKE SA
 	// stands without it.
@@ -217,6 +220,7 @@ func (sa *ikeSA) establish() {
 	sa.established = sa.e.clock.Now()
 	sa.upAddr = sa.remote.Addr()
 	sa.e.peerUp(sa.upAddr, +1)
+	sa.recordUp()
 	if c := sa.conn; c != nil {
 		life := c.IKELifetime
 		if life == 0 {
@@ -265,8 +269,8 @@ func (sa *ikeSA) handleAuthRequest(h message.Header, raw []byte, ps message.Payl
 	}
 	peerID := Identity{Type: idi.IDType, Data: clone(idi.Data)}
 	if ps.Notify(message.InitialContact) != nil {
-		// Replacing the peer's older IKE SAs is the uniqueness policy's
-		// job (SA lifecycle); for now it is only recorded.
+		// Acted upon once the SA is up (unique.go, RFC 7296 2.4).
+		sa.initialContact = e.config().UniqueIDs != UniqueIDsNever
 		sa.logAt(slog.LevelInfo, "ike: peer sent INITIAL_CONTACT", "remote_id", peerID.String())
 	}
 	var wantLocal Identity
@@ -304,6 +308,14 @@ func (sa *ikeSA) handleAuthRequest(h message.Header, raw []byte, ps message.Payl
 		return
 	}
 	sa.remoteID = peerID
+	if e.config().UniqueIDs == UniqueIDsKeep && e.hasUpWithIDs(sa, sa.localID, peerID) {
+		// uniqueids=keep: the IKE SA established first stays, the new
+		// one is refused (strongSwan answers the same way).
+		sa.logAt(slog.LevelInfo, "ike: refusing a second IKE_SA for the same identities (uniqueids=keep)", "remote_id", peerID.String())
+		sa.respond(h, raw, []message.Payload{&message.Notify{NotifyType: message.AuthenticationFailed}})
+		sa.destroy("uniqueids=keep", nil)
+		return
+	}
 	idr := &message.IDr{IDType: sa.localID.Type, Data: sa.localID.Data}
 	out := []message.Payload{idr}
 	certs, err := sa.localCertPayloads(conn)

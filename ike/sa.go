@@ -93,6 +93,10 @@ type ikeSA struct {
 	upAddr      netip.Addr // the peer address counted in Engine.up
 	reauthAt    time.Time
 	rekeyAt     time.Time
+	// startSeq is Engine.estSeq when the SA was created; initialContact
+	// says the peer sent INITIAL_CONTACT in IKE_AUTH (RFC 7296 2.4).
+	startSeq       uint64
+	initialContact bool
 
 	// Message IDs (RFC 7296 2.2), window size 1.
 	myNext   uint32   // ID of our next request
@@ -561,6 +565,7 @@ func (sa *ikeSA) destroy(reason string, err error) {
 	}
 	sa.e.unregister(sa, sa.localSPI(), sa.initKey, sa.isHalfOpen)
 	if wasUp {
+		sa.e.forgetUp(sa)
 		sa.e.peerUp(sa.upAddr, -1)
 		sa.logAt(slog.LevelInfo, "ike: IKE_SA deleted", "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(), "reason", reason)
 		sa.event(Event{Type: EventIKEDown, Reason: reason})
