@@ -481,7 +481,24 @@ func (d *Daemon) shutdown() {
 // The engine already logs each event with its connection, IDs and SPIs.
 // Scripts run in their own goroutine: the engine must not wait for them.
 func (d *Daemon) onEvent(ev ike.Event) {
-	go d.runUpdown(ev)
+	go func() {
+		d.runUpdown(ev)
+		// A routed conn keeps its trap: when its CHILD_SA goes (and took
+		// the policies with it), the trap policies come back, as with
+		// strongSwan's auto=route.
+		if ev.Type == ike.EventChildDown {
+			d.mu.Lock()
+			routed := d.routed[ev.Conn]
+			d.mu.Unlock()
+			if routed {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				if err := d.route(ctx, ev.Conn); err != nil {
+					d.log.Error("re-installing trap policies", "conn", ev.Conn, "err", err)
+				}
+			}
+		}
+	}()
 }
 
 var errUnknownCommand = errors.New("unknown command")
