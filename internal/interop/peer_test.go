@@ -141,11 +141,16 @@ func (c *cygnetPeer) installed(name string) (bool, string) {
 	return strings.Contains(out, "INSTALLED, TRANSPORT"), out
 }
 
-// log is the filelog of strongswan.conf, then the daemon's own stderr.
+// log is the filelog of strongswan.conf, or the daemon's own stderr when
+// that is empty (a start that failed before the log was opened).
 func (c *cygnetPeer) log() string {
 	file, _ := os.ReadFile(filepath.Join(c.piddir, "charon.log"))
 	stderr, _ := os.ReadFile(filepath.Join(c.piddir, "cygnet.log"))
-	return string(file) + "--- stderr:\n" + string(stderr)
+	if len(file) > 0 {
+		// stderr holds the same lines at a lower level, plus start-up errors.
+		return string(file)
+	}
+	return string(stderr)
 }
 
 // swanPeer is strongSwan's charon from the distribution (internal/swan).
