@@ -32,6 +32,20 @@ type childSA struct {
 	created   time.Time
 	rekeyAt   time.Time
 	expireAt  time.Time
+
+	// ni, nr and gir are the nonces and the PFS shared secret of the
+	// CREATE_CHILD_SA exchange that made this SA (RFC 7296 2.17); nil for
+	// the CHILD_SA of IKE_AUTH, which uses the IKE SA's nonces. gir is
+	// cleared once the keys are installed.
+	ni, nr, gir []byte
+	// Lifecycle (rekey_child.go).
+	rekeying    *childRekey // our rekey of this SA in flight
+	replaced    bool        // superseded by a rekey, waiting to be deleted
+	deleting    bool        // our Delete for it is on its way
+	collide     *childSA    // the peer's replacement, made while ours was in flight (RFC 7296 2.8.1)
+	rekeyTimer  Timer
+	expireTimer Timer
+	retries     int
 }
 
 // Lifetimes when a connection leaves them unset: strongSwan's ipsec.conf
@@ -46,7 +60,11 @@ const (
 // IKE_AUTH is offered and accepted: without KE transforms (RFC 7296 1.2)
 // and restricted to what the kernel mapping can install, so that cygnet
 // never agrees to a suite it then fails to install.
-func espOffer(c *Connection) []message.Proposal {
+func espOffer(c *Connection) []message.Proposal { return espProposals(c, false) }
+
+// espProposals is espOffer, with the proposals' KE transforms kept when
+// withKE is set (CREATE_CHILD_SA with PFS, RFC 7296 1.3.1).
+func espProposals(c *Connection, withKE bool) []message.Proposal {
 	var ps []message.Proposal
 	if len(c.ESP) == 0 {
 		ps = suite.DefaultESP
@@ -55,8 +73,11 @@ func espOffer(c *Connection) []message.Proposal {
 			ps = append(ps, suite.FromLists(message.ProtoESP, encrTransforms(p.Encr), p.Integ, nil, p.DH, p.ESN))
 		}
 	}
+	if !withKE {
+		ps = suite.WithoutKE(ps)
+	}
 	var out []message.Proposal
-	for _, p := range suite.WithoutKE(ps) {
+	for _, p := range ps {
 		q := message.Proposal{Protocol: p.Protocol}
 		var encr, integ int
 		for _, t := range p.Transforms {
@@ -250,7 +271,13 @@ func (sa *ikeSA) install(ch *childSA, initiator bool) error {
 		return err
 	}
 	proto := ch.tsLocal.IPProtocol
-	keys, err := keymat.DeriveChild(sa.prf, sa.keys.SKd, ch.suite, nil, sa.ni, sa.nr)
+	ni, nr := sa.ni, sa.nr
+	if ch.ni != nil {
+		ni, nr = ch.ni, ch.nr
+	}
+	keys, err := keymat.DeriveChild(sa.prf, sa.keys.SKd, ch.suite, ch.gir, ni, nr)
+	clear(ch.gir)
+	ch.gir = nil
 	if err != nil {
 		return err
 	}
@@ -353,10 +380,12 @@ func (sa *ikeSA) childUp(ch *childSA) {
 		"proposal", suite.FormatStatus(ch.proposal), "ts_local", tsString(ch.tsLocal), "ts_remote", tsString(ch.tsRemote),
 		"local_id", sa.localID.String(), "remote_id", sa.remoteID.String())
 	sa.event(Event{Type: EventChildUp, ChildUniqueID: ch.uid, SPIIn: ch.spiIn, SPIOut: ch.spiOut, ReqID: ch.reqid})
+	sa.armChildTimers(ch)
 }
 
 // removeChild takes a CHILD_SA out of the kernel and reports it down.
 func (sa *ikeSA) removeChild(ch *childSA, reason string) {
+	sa.stopChildTimers(ch)
 	if !ch.installed {
 		sa.releaseSPI(ch)
 		return
@@ -367,6 +396,12 @@ func (sa *ikeSA) removeChild(ch *childSA, reason string) {
 		sa.logAt(slog.LevelError, "ike: removing CHILD_SA from the kernel", "child_id", ch.uid, "err", err)
 	}
 	ch.installed = false
+	if ch.replaced {
+		// Superseded by a rekey: EventChildRekeyed reported the change,
+		// and the CHILD_SA as the daemon sees it (updown, traps) stays up.
+		sa.logAt(slog.LevelInfo, "ike: rekeyed CHILD_SA removed", "child_id", ch.uid, "spi_in", fmt.Sprintf("%08x", ch.spiIn), "spi_out", fmt.Sprintf("%08x", ch.spiOut), "reason", reason)
+		return
+	}
 	sa.logAt(slog.LevelInfo, "ike: CHILD_SA deleted", "child_id", ch.uid, "spi_in", fmt.Sprintf("%08x", ch.spiIn), "spi_out", fmt.Sprintf("%08x", ch.spiOut),
 		"local_id", sa.localID.String(), "remote_id", sa.remoteID.String(), "reason", reason)
 	sa.event(Event{Type: EventChildDown, ChildUniqueID: ch.uid, SPIIn: ch.spiIn, SPIOut: ch.spiOut, ReqID: ch.reqid, Reason: reason})

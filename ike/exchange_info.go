@@ -28,7 +28,11 @@ func (sa *ikeSA) handleInformational(h message.Header, raw []byte, ps message.Pa
 					// (RFC 7296 1.4.1); we answer with ours.
 					if ch := sa.takeChildByOutSPI(beUint32(spi)); ch != nil {
 						sa.removeChild(ch, "deleted by peer")
-						ours = append(ours, spiBytes32(ch.spiIn))
+						if !ch.deleting {
+							// RFC 7296 1.4.1: when both ends delete at
+							// once, neither response names the SA.
+							ours = append(ours, spiBytes32(ch.spiIn))
+						}
 					}
 				}
 			}

@@ -359,9 +359,10 @@ func (sa *ikeSA) handleRequest(p Packet, h message.Header) {
 	case h.Exchange == message.Informational && sa.state >= stateEstablished:
 		sa.handleInformational(h, p.Data, payloads)
 	case h.Exchange == message.CreateChildSA && sa.state == stateEstablished:
-		// Rekeying and further CHILD_SAs are a later step; refuse politely
-		// so the peer keeps the IKE SA (RFC 7296 1.3).
-		sa.respond(h, p.Data, []message.Payload{&message.Notify{NotifyType: message.NoAdditionalSAs}})
+		sa.handleCreateChild(h, p.Data, payloads)
+	case h.Exchange == message.CreateChildSA && sa.state == stateDeleting:
+		// RFC 7296 2.25: the IKE SA is being deleted.
+		sa.respond(h, p.Data, []message.Payload{&message.Notify{NotifyType: message.TemporaryFailure}})
 	default:
 		e.counters.unexpected.Add(1)
 	}

@@ -60,6 +60,9 @@ func (p *pair) restartA(t testing.TB, cfg *ike.Config) *side {
 type queue struct {
 	l       *link
 	pending []ike.Packet
+	// duplicate delivers every packet twice (a retransmission arriving
+	// with its original).
+	duplicate bool
 }
 
 func holdPackets(l *link) *queue {
@@ -90,15 +93,45 @@ func (q *queue) pump(maxRounds int) int {
 			break
 		}
 		for _, p := range batch {
-			q.l.mu.Lock()
-			dst := q.l.engines[p.Remote.Addr()]
-			q.l.mu.Unlock()
-			if dst != nil {
-				dst.HandlePacket(ike.Packet{Local: p.Remote, Remote: p.Local, Data: bytes.Clone(p.Data)})
-			}
+			q.send(p)
 		}
 	}
 	return rounds
+}
+
+func (q *queue) send(p ike.Packet) {
+	q.l.mu.Lock()
+	dst := q.l.engines[p.Remote.Addr()]
+	q.l.mu.Unlock()
+	if dst == nil {
+		return
+	}
+	n := 1
+	if q.duplicate {
+		n = 2
+	}
+	for range n {
+		dst.HandlePacket(ike.Packet{Local: p.Remote, Remote: p.Local, Data: bytes.Clone(p.Data)})
+	}
+}
+
+// deliver hands over the queued packets that match, in order, keeping the
+// others queued.
+func (q *queue) deliver(match func(ike.Packet) bool) {
+	q.l.mu.Lock()
+	var now, keep []ike.Packet
+	for _, p := range q.pending {
+		if match(p) {
+			now = append(now, p)
+		} else {
+			keep = append(keep, p)
+		}
+	}
+	q.pending = keep
+	q.l.mu.Unlock()
+	for _, p := range now {
+		q.send(p)
+	}
 }
 
 func waitFor(t testing.TB, what string, cond func() bool) {
