@@ -220,6 +220,7 @@ func (sa *ikeSA) establish() {
 	sa.established = sa.e.clock.Now()
 	sa.upAddr = sa.remote.Addr()
 	sa.e.peerUp(sa.upAddr, +1)
+	sa.counted = true
 	sa.recordUp()
 	if c := sa.conn; c != nil {
 		life := c.IKELifetime
@@ -234,6 +235,7 @@ func (sa *ikeSA) establish() {
 			sa.reauthAt = sa.established.Add(life - margin)
 		} else if c.Rekey {
 			sa.rekeyAt = sa.established.Add(life - margin)
+			sa.armIKETimer()
 		}
 	}
 	if sa.halfTimer != nil {

@@ -49,6 +49,12 @@ func (sa *ikeSA) handleInformational(h message.Header, raw []byte, ps message.Pa
 			reason = "peer failed to authenticate us"
 			sa.logAt(slog.LevelWarn, "ike: authentication failed", "peer", sa.remote.String(), "reason", reason)
 		}
+		if n := sa.ikeCollide; n != nil && deleteIKE {
+			// RFC 7296 2.8.2: the peer won crossing IKE rekeys and deletes
+			// this SA before our answer came: its successor takes over.
+			sa.ikeCollide = nil
+			sa.adopt(n)
+		}
 		sa.respond(h, raw, nil)
 		sa.destroy(reason, fmt.Errorf("ike: conn %s: IKE_SA %s", sa.connName(), reason))
 		return

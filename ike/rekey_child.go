@@ -75,16 +75,17 @@ func (sa *ikeSA) armChildTimers(ch *childSA) {
 	}
 	sa.stopChildTimers(ch)
 	rekey, expire := sa.e.childRekeyDelay(c)
+	now := sa.e.clock.Now()
 	if c.Rekey {
 		ch.rekeyAt = ch.created.Add(rekey)
-		ch.rekeyTimer = sa.e.clock.AfterFunc(rekey, func() {
+		ch.rekeyTimer = sa.e.clock.AfterFunc(ch.rekeyAt.Sub(now), func() {
 			sa.lock()
 			defer sa.unlock()
 			sa.childRekeyDue(ch, "lifetime")
 		})
 	}
 	ch.expireAt = ch.created.Add(expire)
-	ch.expireTimer = sa.e.clock.AfterFunc(expire, func() {
+	ch.expireTimer = sa.e.clock.AfterFunc(ch.expireAt.Sub(now), func() {
 		sa.lock()
 		defer sa.unlock()
 		sa.childExpired(ch)
@@ -107,6 +108,24 @@ func (sa *ikeSA) hasChild(ch *childSA) bool { return slices.Contains(sa.children
 // replaced.
 func (sa *ikeSA) childRekeyDue(ch *childSA, why string) {
 	if sa.state != stateEstablished || !sa.hasChild(ch) || ch.replaced || ch.deleting || ch.rekeying != nil {
+		return
+	}
+	if sa.ikeRekeying != nil || sa.rekeyedTo != nil {
+		// The IKE SA is being rekeyed (RFC 7296 2.25): try again on the
+		// new one.
+		ch.rekeyTimer = sa.e.clock.AfterFunc(ikeRekeyRetry, func() {
+			sa.lock()
+			n := sa.rekeyedTo
+			if n == nil {
+				sa.childRekeyDue(ch, why)
+			}
+			sa.unlock()
+			if n != nil {
+				n.lock()
+				n.childRekeyDue(ch, why)
+				n.unlock()
+			}
+		})
 		return
 	}
 	sa.logAt(slog.LevelInfo, "ike: rekeying CHILD_SA", "child_id", ch.uid, "spi_in", fmt.Sprintf("%08x", ch.spiIn), "trigger", why)
@@ -362,6 +381,10 @@ func (sa *ikeSA) childBySPI(spi uint32) *childSA {
 // CHILD_SA (REKEY_SA) is supported; additional CHILD_SAs and IKE SA
 // rekeying are refused so that the peer keeps the IKE SA.
 func (sa *ikeSA) handleCreateChild(h message.Header, raw []byte, ps message.Payloads) {
+	if sap, _ := ps.First(message.PayloadSA).(*message.SA); sap != nil && len(sap.Proposals) > 0 && sap.Proposals[0].Protocol == message.ProtoIKE {
+		sa.handleIKERekey(h, raw, ps)
+		return
+	}
 	rk := ps.Notify(message.RekeySA)
 	if rk == nil || rk.Protocol != message.ProtoESP {
 		sa.respond(h, raw, []message.Payload{&message.Notify{NotifyType: message.NoAdditionalSAs}})
@@ -379,7 +402,7 @@ func (sa *ikeSA) handleCreateChild(h message.Header, raw []byte, ps message.Payl
 		// RFC 7296 2.25.1: it was deleted meanwhile, or never existed.
 		sa.respond(h, raw, []message.Payload{&message.Notify{NotifyType: message.ChildSANotFound, Protocol: message.ProtoESP, SPI: rk.SPI}})
 		return
-	case old.replaced || old.deleting:
+	case old.replaced || old.deleting || sa.ikeRekeying != nil:
 		// RFC 7296 2.25: we already rekeyed or are deleting it.
 		notify(message.TemporaryFailure, nil)
 		return

@@ -244,3 +244,127 @@ func TestChildRekeyCollisions(t *testing.T) {
 
 // isResponse tells an IKE response by the Response flag (RFC 7296 3.1).
 func isResponse(pk ike.Packet) bool { return len(pk.Data) > 19 && pk.Data[19]&0x20 != 0 }
+
+func ikeRekeyConn(c *ike.Connection, rekey bool) {
+	c.Rekey = rekey
+	c.Reauth = false
+	c.IKELifetime = time.Hour
+	c.Lifetime = 3 * time.Hour
+	c.MarginTime = 9 * time.Minute
+	c.RekeyFuzz = 0
+}
+
+// TestIKERekey: the IKE SA is replaced by CREATE_CHILD_SA (RFC 7296 1.3.2,
+// 2.18), its CHILD_SA moves over untouched in the kernel, and the new IKE
+// SA goes on rekeying both itself and the CHILD_SA.
+func TestIKERekey(t *testing.T) {
+	p := newPair(t, func(a, b *ike.Config) {
+		ikeRekeyConn(&a.Connections[0], true)
+		ikeRekeyConn(&b.Connections[0], false)
+	})
+	if err := p.initiate(t); err != nil {
+		t.Fatal(err)
+	}
+	old := established(t, p.a)
+	states := p.a.kernel.Render()
+	gaps := watchGap(p, func(ike.Packet) int { return 1 })
+	p.clk.Advance(51*time.Minute + time.Second)
+	na, nb := established(t, p.a), established(t, p.b)
+	if na.SPIi == old.SPIi || na.SPIi != nb.SPIi || na.SPIr != nb.SPIr {
+		t.Fatalf("IKE SAs after rekey: old %016x, a %016x_%016x, b %016x_%016x", old.SPIi, na.SPIi, na.SPIr, nb.SPIi, nb.SPIr)
+	}
+	if len(na.Children) != 1 || len(nb.Children) != 1 {
+		t.Fatal("CHILD_SA not carried over")
+	}
+	if !slices.Equal(states, p.a.kernel.Render()) {
+		t.Error("kernel states changed by an IKE rekey")
+	}
+	for _, s := range []*side{p.a, p.b} {
+		if countEvents(s, ike.EventIKERekeyed) != 1 || countEvents(s, ike.EventIKEDown) != 0 || countEvents(s, ike.EventChildDown) != 0 {
+			t.Errorf("events %v", s.eventTypes())
+		}
+	}
+	if !na.Initiator || nb.Initiator {
+		t.Error("the rekey initiator must be the new SA's original initiator (RFC 7296 3.1)")
+	}
+	// The CHILD_SA is rekeyed over the new IKE SA.
+	oldIn := spisOf(p.a, xfrm.In)
+	p.clk.Advance(2 * time.Hour)
+	checkRekeyed(t, p, oldIn)
+	if *gaps != 0 {
+		t.Errorf("%d packets sent while a direction had no working SA", *gaps)
+	}
+	if countEvents(p.a, ike.EventIKERekeyed) < 3 {
+		t.Errorf("IKE SA not rekeyed again: %v", p.a.eventTypes())
+	}
+	if err := p.a.e.Terminate(t.Context(), "ab"); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*side{p.a, p.b} {
+		if n := len(s.e.Status().IKESAs); n != 0 || len(s.kernel.States()) != 0 {
+			t.Errorf("left after terminate: %d IKE SAs, %v", n, s.kernel.Render())
+		}
+	}
+}
+
+// TestIKERekeyCollisions stages simultaneous IKE rekeys (RFC 7296 2.8.2)
+// and an IKE rekey crossing the peer's Delete (RFC 7296 2.25).
+func TestIKERekeyCollisions(t *testing.T) {
+	t.Run("simultaneous rekey", func(t *testing.T) {
+		t.Log("checks RFC 7296 2.8.2")
+		for run := range 6 { // random nonces: either side wins
+			p := newPair(t, func(a, b *ike.Config) {
+				ikeRekeyConn(&a.Connections[0], true)
+				ikeRekeyConn(&b.Connections[0], true)
+			})
+			if err := p.initiate(t); err != nil {
+				t.Fatal(err)
+			}
+			states := p.a.kernel.Render()
+			q := holdPackets(p.link)
+			p.clk.Advance(51*time.Minute + time.Second)
+			if q.len() != 2 {
+				t.Fatalf("%d requests queued, want both rekeys", q.len())
+			}
+			q.duplicate = run%2 == 1 // with retransmissions crossing too
+			q.pump(30)
+			na, nb := established(t, p.a), established(t, p.b)
+			if na.SPIi != nb.SPIi || na.SPIr != nb.SPIr || len(na.Children) != 1 || len(nb.Children) != 1 {
+				t.Fatalf("run %d: a %+v\nb %+v", run, na, nb)
+			}
+			if !slices.Equal(states, p.a.kernel.Render()) {
+				t.Error("kernel states changed")
+			}
+			la, lb := p.a.log.String(), p.b.log.String()
+			if !(strings.Contains(la, "IKE_SA rekey collision won") && strings.Contains(lb, "IKE_SA rekey collision lost") ||
+				strings.Contains(lb, "IKE_SA rekey collision won") && strings.Contains(la, "IKE_SA rekey collision lost")) {
+				t.Error("want one side winning and the other losing")
+			}
+			checkCrossMatch(t, p.a.kernel, p.b.kernel)
+		}
+	})
+	t.Run("rekey against delete", func(t *testing.T) {
+		t.Log("checks RFC 7296 2.25")
+		p := newPair(t, func(a, b *ike.Config) {
+			ikeRekeyConn(&a.Connections[0], true)
+			ikeRekeyConn(&b.Connections[0], false)
+		})
+		if err := p.initiate(t); err != nil {
+			t.Fatal(err)
+		}
+		q := holdPackets(p.link)
+		p.clk.Advance(51*time.Minute + time.Second)
+		done := make(chan error, 1)
+		go func() { done <- p.b.e.Terminate(t.Context(), "ab") }()
+		waitFor(t, "B's Delete", func() bool { return q.len() == 2 })
+		q.pump(10)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []*side{p.a, p.b} {
+			if n := len(s.e.Status().IKESAs); n != 0 || len(s.kernel.States()) != 0 {
+				t.Errorf("left: %d IKE SAs, %v", n, s.kernel.Render())
+			}
+		}
+	})
+}

@@ -97,6 +97,15 @@ type ikeSA struct {
 	// says the peer sent INITIAL_CONTACT in IKE_AUTH (RFC 7296 2.4).
 	startSeq       uint64
 	initialContact bool
+	// counted: the SA is in Engine.up and upList (established, or a
+	// rekey's successor once adopted).
+	counted bool
+	// IKE SA rekeying (rekey_ike.go, RFC 7296 1.3.2, 2.18).
+	rekeyTimer  Timer
+	ikeRekeying *ikeRekey // ours in flight
+	ikeCollide  *ikeSA    // the peer's successor made while ours was in flight (RFC 7296 2.8.2)
+	rekeyOf     *ikeSA    // the SA this one replaces
+	rekeyedTo   *ikeSA    // the SA that replaced this one
 
 	// Message IDs (RFC 7296 2.2), window size 1.
 	myNext   uint32   // ID of our next request
@@ -553,6 +562,13 @@ func (sa *ikeSA) destroy(reason string, err error) {
 	if sa.halfTimer != nil {
 		sa.halfTimer.Stop()
 	}
+	if sa.rekeyTimer != nil {
+		sa.rekeyTimer.Stop()
+	}
+	if r := sa.ikeRekeying; r != nil {
+		sa.ikeRekeying = nil
+		r.next.destroyQuiet()
+	}
 	for _, c := range sa.children {
 		sa.removeChild(c, reason)
 	}
@@ -565,9 +581,17 @@ func (sa *ikeSA) destroy(reason string, err error) {
 		sa.keys.Clear()
 	}
 	sa.e.unregister(sa, sa.localSPI(), sa.initKey, sa.isHalfOpen)
-	if wasUp {
+	wasCounted := sa.counted
+	if wasCounted {
 		sa.e.forgetUp(sa)
 		sa.e.peerUp(sa.upAddr, -1)
+		sa.counted = false
+	}
+	if wasUp && (sa.rekeyedTo != nil || !wasCounted) {
+		// Replaced by a rekey, or a rekey's redundant successor: the IKE
+		// SA as the daemon sees it goes on (EventIKERekeyed).
+		sa.logAt(slog.LevelInfo, "ike: IKE_SA removed after rekey", "reason", reason)
+	} else if wasUp {
 		sa.logAt(slog.LevelInfo, "ike: IKE_SA deleted", "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(), "reason", reason)
 		sa.event(Event{Type: EventIKEDown, Reason: reason})
 	} else if sa.initiator {

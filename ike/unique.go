@@ -29,9 +29,19 @@ type upEntry struct {
 	nonceMin []byte
 }
 
-// recordUp adds an established SA to the engine's list and returns its
-// entry. The caller holds sa's lock.
+// recordUp adds an established SA to the engine's list and applies the
+// uniqueness policy once sa is unlocked. The caller holds sa's lock.
 func (sa *ikeSA) recordUp() {
+	sa.recordUpQuiet()
+	// Decided after the SA's lock is released: enforcing takes the other
+	// SAs' locks one at a time.
+	e := sa.e
+	sa.fx.after = append(sa.fx.after, func() { e.enforceUnique(sa) })
+}
+
+// recordUpQuiet adds sa to the list without applying the policy: an IKE
+// SA that replaces a rekeyed one is no new authentication.
+func (sa *ikeSA) recordUpQuiet() {
 	nmin := sa.ni
 	if bytes.Compare(sa.nr, sa.ni) < 0 {
 		nmin = sa.nr
@@ -45,9 +55,6 @@ func (sa *ikeSA) recordUp() {
 		nonceMin: nmin,
 	})
 	e.mu.Unlock()
-	// Decided after the SA's lock is released: enforcing takes the other
-	// SAs' locks one at a time.
-	sa.fx.after = append(sa.fx.after, func() { e.enforceUnique(sa) })
 }
 
 // forgetUp removes sa's entry.
