@@ -37,6 +37,11 @@ type Config struct {
 	// UniqueIDs is ipsec.conf's "config setup" uniqueids.
 	UniqueIDs UniqueIDPolicy
 
+	// KeepAlive is the NAT-T keepalive interval while behind a NAT (RFC
+	// 3948 2.3; strongswan.conf charon.keep_alive). 0 means 20 s, negative
+	// disables keepalives.
+	KeepAlive time.Duration
+
 	// HalfOpenLimit bounds the responder IKE SAs that have answered
 	// IKE_SA_INIT but not yet completed IKE_AUTH (strongswan.conf
 	// charon.init_limit_half_open); further IKE_SA_INIT requests are dropped.

@@ -222,6 +222,7 @@ func (sa *ikeSA) establish() {
 	sa.e.peerUp(sa.upAddr, +1)
 	sa.counted = true
 	sa.recordUp()
+	sa.armLiveness()
 	if c := sa.conn; c != nil {
 		life := c.IKELifetime
 		if life == 0 {

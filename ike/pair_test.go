@@ -32,6 +32,8 @@ type link struct {
 	// filter decides how many times (0, 1, 2) a packet is delivered.
 	filter func(p ike.Packet) int
 	sent   []ike.Packet // every packet sent, copied
+	// keepalives counts NAT-T keepalives per sender (RFC 3948 2.3).
+	keepalives map[netip.Addr]int
 }
 
 func newLink() *link { return &link{engines: map[netip.Addr]*ike.Engine{}} }
@@ -52,6 +54,24 @@ func (t linkTransport) Send(p ike.Packet) error {
 		dst.HandlePacket(ike.Packet{Local: p.Remote, Remote: p.Local, Data: bytes.Clone(p.Data)})
 	}
 	return nil
+}
+
+// SendKeepalive records a NAT-T keepalive; linkTransport thereby offers
+// ike.KeepaliveSender as ike/udp's Conn does.
+func (t linkTransport) SendKeepalive(local, remote netip.AddrPort) error {
+	t.l.mu.Lock()
+	defer t.l.mu.Unlock()
+	if t.l.keepalives == nil {
+		t.l.keepalives = map[netip.Addr]int{}
+	}
+	t.l.keepalives[local.Addr()]++
+	return nil
+}
+
+func (l *link) keepalivesFrom(a netip.Addr) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.keepalives[a]
 }
 
 func (l *link) setFilter(f func(p ike.Packet) int) {

@@ -192,6 +192,7 @@ func (sa *ikeSA) adopt(n *ikeSA) {
 		n.armIKETimer()
 	}
 	n.e.peerUp(n.upAddr, +1)
+	n.armLiveness()
 	n.counted = true
 	n.recordUpQuiet()
 	n.logAt(slog.LevelInfo, "ike: IKE_SA rekeyed", "old_spi_i", fmt.Sprintf("%016x", sa.spiI), "old_spi_r", fmt.Sprintf("%016x", sa.spiR),
@@ -205,6 +206,7 @@ func (sa *ikeSA) adopt(n *ikeSA) {
 	// The children's timers were re-armed on n above.
 	sa.children = nil
 	sa.rekeyedTo = n
+	sa.stopLiveness()
 	if sa.rekeyTimer != nil {
 		sa.rekeyTimer.Stop()
 	}

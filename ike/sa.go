@@ -106,6 +106,10 @@ type ikeSA struct {
 	ikeCollide  *ikeSA    // the peer's successor made while ours was in flight (RFC 7296 2.8.2)
 	rekeyOf     *ikeSA    // the SA this one replaces
 	rekeyedTo   *ikeSA    // the SA that replaced this one
+	// Liveness (dpd.go): the last authenticated message from the peer and
+	// the last one sent, for DPD and NAT keepalives.
+	lastIn, lastOut     time.Time
+	dpdTimer, keepTimer Timer
 
 	// Message IDs (RFC 7296 2.2), window size 1.
 	myNext   uint32   // ID of our next request
@@ -186,6 +190,9 @@ func (sa *ikeSA) localSPI() uint64 {
 }
 
 func (sa *ikeSA) send(data []byte) {
+	if sa.state == stateEstablished {
+		sa.lastOut = sa.e.clock.Now()
+	}
 	sa.fx.packets = append(sa.fx.packets, Packet{Local: sa.local, Remote: sa.remote, Data: data})
 }
 
@@ -273,6 +280,9 @@ func (sa *ikeSA) handleResponse(p Packet, h message.Header) {
 			return
 		}
 	}
+	if sa.state == stateEstablished {
+		sa.lastIn = e.clock.Now()
+	}
 	if sa.remote != p.Remote && sa.state != stateInitSent {
 		// A response from elsewhere is only accepted when it is
 		// authenticated; NAT-T may have moved the peer (RFC 7296 2.23).
@@ -354,6 +364,9 @@ func (sa *ikeSA) handleRequest(p Packet, h message.Header) {
 		return
 	default:
 		return // counted by open
+	}
+	if sa.state == stateEstablished {
+		sa.lastIn = e.clock.Now()
 	}
 	if sa.remote != p.Remote {
 		// Authenticated: follow the peer (NAT-T port switch, RFC 7296 2.23).
@@ -505,6 +518,12 @@ func (sa *ikeSA) armRetransmit(req *request) {
 		if req.sent >= r.tries {
 			sa.pending = nil
 			sa.logAt(slog.LevelWarn, "ike: giving up after retransmissions", "exchange", req.exchange.String(), "message_id", req.id, "retransmits", req.sent)
+			if sa.state == stateEstablished && sa.rekeyedTo == nil {
+				// The peer is dead, whatever the exchange: dpdaction
+				// decides what follows (RFC 7296 2.4).
+				sa.peerDead()
+				return
+			}
 			req.onTimeout()
 			return
 		}
@@ -565,6 +584,7 @@ func (sa *ikeSA) destroy(reason string, err error) {
 	if sa.rekeyTimer != nil {
 		sa.rekeyTimer.Stop()
 	}
+	sa.stopLiveness()
 	if r := sa.ikeRekeying; r != nil {
 		sa.ikeRekeying = nil
 		r.next.destroyQuiet()
