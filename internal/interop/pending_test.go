@@ -274,3 +274,58 @@ func longestGap(out string) time.Duration {
 	}
 	return time.Duration(gap * float64(time.Second))
 }
+
+// deleteBy returns a lifecycle step in which moon or sun deletes the
+// connection (`ipsec down`, whack --terminate): the INFORMATIONAL DELETE
+// must remove the SAs from both daemons and both kernels.
+func deleteBy(host string) func(t *testing.T, r *run) {
+	return func(t *testing.T, r *run) {
+		n := r.moon
+		if host == "sun" {
+			n = r.sun
+		}
+		if out, err := n.peer.down(connName); err != nil {
+			t.Errorf("%s (%s): down: %v\n%s", n.name, n.peer.kind(), err, out)
+		}
+		for _, m := range []*node{r.moon, r.sun} {
+			gone := `Security Associations \(0 up, 0 connecting\)`
+			if m.peer.kind() == kLibreswan {
+				waitFor(t, m, "ipsec status", `STATE_V2_ESTABLISHED`, false, 30*time.Second)
+			} else {
+				waitFor(t, m, "ipsec status", gone, true, 30*time.Second)
+			}
+			deadline := time.Now().Add(15 * time.Second)
+			for {
+				st, err := states(m.ns.Path)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(st) == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Errorf("%s (%s) keeps %d ESP states after the delete", m.name, m.peer.kind(), len(st))
+					break
+				}
+				time.Sleep(500 * time.Millisecond)
+			}
+		}
+	}
+}
+
+// deleteCases delete the SA from each side, in each direction.
+var deleteCases = []tcase{
+	{name: "c2s-delete-by-cygnet", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", lifecycle: deleteBy("moon")},
+	{name: "c2s-delete-by-strongswan", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", lifecycle: deleteBy("sun")},
+	{name: "s2c-delete-by-strongswan", moon: kStrongSwan, sun: kCygnet, auth: authPSK,
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", lifecycle: deleteBy("moon")},
+	{name: "s2c-delete-by-cygnet", moon: kStrongSwan, sun: kCygnet, auth: authPSK,
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", lifecycle: deleteBy("sun")},
+}
+
+// TestInteropDelete deletes the SA from each side.
+func TestInteropDelete(t *testing.T) {
+	runMatrix(t, "cygnet and strongSwan: delete from each side", deleteCases)
+}
