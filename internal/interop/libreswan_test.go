@@ -142,9 +142,10 @@ func (l *lswPeer) stop() {
 	}
 }
 
-func (l *lswPeer) restart(t *testing.T) {
+func (l *lswPeer) crash(t *testing.T) {
 	t.Helper()
-	l.stop()
+	l.cmd.Process.Kill()
+	<-l.done
 	l.launch(t)
 }
 

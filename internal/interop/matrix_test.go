@@ -223,7 +223,12 @@ func (r *run) subst(n *node) map[string]string {
 	if n == r.sun {
 		moonIP = n.peerSeenAs(r)
 	}
+	spis := "ESP SPIs"
+	if r.c.encap {
+		spis = "ESP in UDP SPIs"
+	}
 	return map[string]string{
+		"PH_ESP_SPIS":     spis,
 		"PH_IP_MOON":      moonIP.String(),
 		"PH_IP_SUN":       sunIP.String(),
 		"PH_BITS":         bits,

@@ -53,8 +53,9 @@ type peer interface {
 	installed(name string) (bool, string)
 	// log is the daemon's log so far.
 	log() string
-	// restart stops the daemon and starts it again with the same files.
-	restart(t *testing.T)
+	// crash kills the daemon (SIGKILL: no DELETE reaches the peer, its
+	// kernel state stays) and starts it again with the same files.
+	crash(t *testing.T)
 }
 
 // cygnetPeer is cygnet's binary, configured through CYGNET_CONFDIR with the
@@ -110,9 +111,15 @@ func (c *cygnetPeer) launch(t *testing.T) {
 	}
 }
 
-func (c *cygnetPeer) restart(t *testing.T) {
+func (c *cygnetPeer) crash(t *testing.T) {
 	t.Helper()
-	c.ipsec("stop")
+	if pid := c.pid(); pid != 0 {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for c.pid() != 0 && syscall.Kill(c.pid(), 0) == nil && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
 	c.launch(t)
 }
 
@@ -173,10 +180,13 @@ func (s *swanPeer) start(t *testing.T, ns *nstest.NS, nc nodeConf) {
 	s.c.LogPath = logPath
 }
 
-func (s *swanPeer) restart(t *testing.T) {
+func (s *swanPeer) crash(t *testing.T) {
 	t.Helper()
-	if out, err := s.c.Run("ipsec", "restart"); err != nil {
-		t.Fatalf("strongswan: ipsec restart: %v\n%s", err, out)
+	// The starter would restart a dead charon by itself; both go.
+	s.c.Run("sh", "-c", "kill -9 $(cat /run/starter.charon.pid) $(cat /run/charon.pid); "+
+		"sleep 1; rm -f /run/starter.charon.pid /run/charon.pid /run/charon.ctl")
+	if out, err := s.c.Run("ipsec", "start"); err != nil {
+		t.Fatalf("strongswan: ipsec start after the crash: %v\n%s", err, out)
 	}
 	if out, ok := s.c.WaitStatus("Status of IKE charon daemon", 60*time.Second); !ok {
 		t.Fatalf("strongswan: charon did not come back:\n%s", out)

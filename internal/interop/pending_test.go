@@ -157,10 +157,11 @@ func waitReauth(t *testing.T, r *run) {
 	exactlyOnePair(t, r)
 }
 
-// restartSunAwaitDPD restarts sun's daemon, which forgets the SA; moon's
-// DPD finds the peer gone and restarts the connection.
+// restartSunAwaitDPD crashes sun's daemon and starts it again: it forgets
+// the SA without telling moon, whose DPD finds the peer gone and restarts
+// the connection.
 func restartSunAwaitDPD(t *testing.T, r *run) {
-	r.sun.peer.restart(t)
+	r.sun.peer.crash(t)
 	waitFor(t, r.moon, "ipsec status", ikeEstablished(r.moon, 2), true, 120*time.Second)
 	r.waitInstalled(t, 60*time.Second)
 	r.traffic(t, "after-dpd-restart")
