@@ -203,9 +203,12 @@ func (sa *ikeSA) acceptChild(ch *childSA, ps message.Payloads) error {
 	if len(tsi.Selectors) != 1 || len(tsr.Selectors) != 1 {
 		return fmt.Errorf("%w: want one selector per side", errTS)
 	}
-	l, ok1 := intersect(tsi.Selectors[0], ch.tsLocal)
-	r, ok2 := intersect(tsr.Selectors[0], ch.tsRemote)
-	if !ok1 || !ok2 || !tsEqual(l, tsi.Selectors[0]) || !tsEqual(r, tsr.Selectors[0]) {
+	// Behind a NAT the answer may name addresses from the other side of it
+	// (RFC 7296 2.23.1): only protocol and ports are checked then.
+	gotI, gotR := sa.natTS(tsi.Selectors, ch.tsLocal.Start)[0], sa.natTS(tsr.Selectors, ch.tsRemote.Start)[0]
+	l, ok1 := intersect(gotI, ch.tsLocal)
+	r, ok2 := intersect(gotR, ch.tsRemote)
+	if !ok1 || !ok2 || !tsEqual(l, gotI) || !tsEqual(r, gotR) {
 		return fmt.Errorf("%w: responder chose %v === %v outside %v === %v", errTS, &tsi.Selectors[0], &tsr.Selectors[0], &ch.tsLocal, &ch.tsRemote)
 	}
 	ch.tsLocal, ch.tsRemote = l, r
@@ -384,8 +387,8 @@ func (sa *ikeSA) respondChild(ps message.Payloads) ([]message.Payload, *childSA,
 		return refuse(message.NoProposalChosen, fmt.Errorf("ike: conn %s: ESP: unusable proposal %s", c.Name, suite.Format(chosen)))
 	}
 	// RFC 7296 2.9: TSi describes the initiator's side, our remote.
-	remoteTS, ok1 := narrow(tsi.Selectors, selector(sa.remote.Addr(), c.Remote.ProtoPort))
-	localTS, ok2 := narrow(tsr.Selectors, selector(sa.local.Addr(), c.Local.ProtoPort))
+	remoteTS, ok1 := narrow(sa.natTS(tsi.Selectors, sa.remote.Addr()), selector(sa.remote.Addr(), c.Remote.ProtoPort))
+	localTS, ok2 := narrow(sa.natTS(tsr.Selectors, sa.local.Addr()), selector(sa.local.Addr(), c.Local.ProtoPort))
 	if !ok1 || !ok2 {
 		return refuse(message.TSUnacceptable, fmt.Errorf("%w: conn %s: peer proposed %v === %v", errTS, c.Name, tsList(tsi.Selectors), tsList(tsr.Selectors)))
 	}
@@ -403,8 +406,8 @@ func (sa *ikeSA) respondChild(ps message.Payloads) ([]message.Payload, *childSA,
 	return []message.Payload{
 		&message.Notify{NotifyType: message.UseTransportMode},
 		&message.SA{Proposals: []message.Proposal{chosen}},
-		&message.TSi{Selectors: []message.TrafficSelector{remoteTS}},
-		&message.TSr{Selectors: []message.TrafficSelector{localTS}},
+		&message.TSi{Selectors: []message.TrafficSelector{replyTS(sa, remoteTS, tsi.Selectors)}},
+		&message.TSr{Selectors: []message.TrafficSelector{replyTS(sa, localTS, tsr.Selectors)}},
 	}, ch, nil
 }
 

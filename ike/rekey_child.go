@@ -445,8 +445,8 @@ func (sa *ikeSA) handleCreateChild(h message.Header, raw []byte, ps message.Payl
 			return
 		}
 	}
-	remoteTS, ok1 := narrow(tsi.Selectors, old.tsRemote)
-	localTS, ok2 := narrow(tsr.Selectors, old.tsLocal)
+	remoteTS, ok1 := narrow(sa.natTS(tsi.Selectors, old.tsRemote.Start), old.tsRemote)
+	localTS, ok2 := narrow(sa.natTS(tsr.Selectors, old.tsLocal.Start), old.tsLocal)
 	if !ok1 || !ok2 {
 		clear(gir)
 		notify(message.TSUnacceptable, nil)

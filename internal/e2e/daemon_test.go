@@ -427,3 +427,5 @@ func TestDaemonBadInput(t *testing.T) {
 		t.Errorf("non-root status: %v: %s", err, b)
 	}
 }
+
+func openXfrm(n *node) (*xfrm.Handle, error) { return xfrm.Open(n.ns.Path) }
