@@ -31,7 +31,7 @@ type tcase struct {
 	conn         string // extra conn lines for both nodes, tab-indented
 	connMoon     string // extra conn lines for moon only
 	connSun      string // extra conn lines for sun only
-	charon       string // extra charon settings for strongSwan nodes
+	charon       string // extra lines in strongswan.conf's charon section (charon and cygnet)
 	autoStart    bool   // both ends auto=start instead of `ipsec up` on moon
 	simultaneous bool   // `ipsec up` on both ends at the same moment
 	encap        bool   // ESP must travel in UDP (forceencaps, NAT)
@@ -227,13 +227,17 @@ func (r *run) subst(n *node) map[string]string {
 	if r.c.encap {
 		spis = "ESP in UDP SPIs"
 	}
-	// strongSwan names the IKE_SA's renewal by what reauth= makes of it.
-	ikeRenewal := "reauthentication"
+	// statusall names the IKE_SA's renewal by what reauth= makes of it:
+	// "pre-shared key reauthentication in ..." or just "rekeying in ...".
+	ikeRenewal := "public key reauthentication"
+	if r.c.auth == authPSK {
+		ikeRenewal = "pre-shared key reauthentication"
+	}
 	if strings.Contains(r.c.conn+r.c.connMoon, "reauth=no") {
 		ikeRenewal = "rekeying"
 	}
 	return map[string]string{
-		"PH_IKE_REKEY":    ikeRenewal,
+		"PH_IKE_RENEWAL":  ikeRenewal,
 		"PH_ESP_SPIS":     spis,
 		"PH_IP_MOON":      moonIP.String(),
 		"PH_IP_SUN":       sunIP.String(),

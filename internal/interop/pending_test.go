@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cygnet-ipsec/cygnet/internal/capture"
 )
 
 // Short lifetimes make the rekeying side act within seconds: with
@@ -216,6 +218,12 @@ func (r *run) establishBoth(t *testing.T) {
 // a continuous ping from moon: no packet may leave in clear, and the
 // ping's longest gap is reported and bounded.
 func migrateSun(t *testing.T, r *run) {
+	// One capture spans the whole migration: between the daemons' SAs the
+	// ping must be held back (policies stay), never sent in clear.
+	whole, err := capture.Start(r.moon.ns.Path, r.moon.iface)
+	if err != nil {
+		t.Fatal(err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	pingDone := make(chan string, 1)
@@ -252,6 +260,15 @@ func migrateSun(t *testing.T, r *run) {
 	}
 	cancel()
 	out := <-pingDone
+	frames, err := whole.Stop()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := summarize(frames, r.moon.addr, r.sun.addr, []byte("\x00never-matches\x00"))
+	t.Logf("whole migration on the wire: %v", sum)
+	if len(sum.clear) > 0 {
+		t.Errorf("%d packets in clear during the migration", len(sum.clear))
+	}
 	gap := longestGap(out)
 	t.Logf("longest gap in the ping during migration: %v", gap)
 	if gap > 60*time.Second {
