@@ -3,6 +3,7 @@ package ike_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"log/slog"
 	"net/netip"
 	"strings"
@@ -132,9 +133,12 @@ func (s *side) eventTypes() []ike.EventType {
 }
 
 type pair struct {
-	a, b *side
-	clk  *clock.Fake
-	link *link
+	a, b     *side
+	clk      *clock.Fake
+	link     *link
+	restarts int // engines restarted, see restart
+	// rand, when set, gives restarted engines their random source.
+	rand func() io.Reader
 }
 
 // psk is the test's pre-shared key.

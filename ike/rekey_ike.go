@@ -174,14 +174,38 @@ func (sa *ikeSA) completeSuccessor(n *ikeSA, st suite.Suite, chosen message.Prop
 	n.state = stateEstablished
 	n.established = sa.e.clock.Now()
 	n.upAddr = n.remote.Addr()
+	// A successor that the collision rules leave to the peer to delete is
+	// deleted by us if the peer's Delete never comes (it got lost, or the
+	// peer's view diverged), so that no IKE SA without CHILD_SAs lingers.
+	n.halfTimer = sa.e.clock.AfterFunc(successorTimeout, func() {
+		n.lock()
+		defer n.unlock()
+		if n.state == stateEstablished && !n.counted {
+			n.startDelete("rekey successor never taken over")
+		}
+	})
 	n.mu.Unlock()
 	return nil
 }
 
+// successorTimeout outlasts the peer's whole retransmission schedule
+// (165 s with strongSwan's defaults).
+const successorTimeout = 3 * time.Minute
+
 // adopt moves sa's CHILD_SAs to n, which becomes the live IKE SA, and
 // reports the rekey (RFC 7296 2.18: the CHILD_SAs belong to the new SA).
-func (sa *ikeSA) adopt(n *ikeSA) {
+// It reports false, moving nothing, when n is no longer usable (the peer
+// deleted it meanwhile).
+func (sa *ikeSA) adopt(n *ikeSA) bool {
 	n.mu.Lock()
+	if n.state != stateEstablished || sa.state == stateDead {
+		n.mu.Unlock()
+		return false
+	}
+	if n.halfTimer != nil {
+		n.halfTimer.Stop()
+		n.halfTimer = nil
+	}
 	n.children = sa.children
 	for _, ch := range n.children {
 		n.armChildTimers(ch)
@@ -210,6 +234,7 @@ func (sa *ikeSA) adopt(n *ikeSA) {
 	if sa.rekeyTimer != nil {
 		sa.rekeyTimer.Stop()
 	}
+	return true
 }
 
 // ikeRekeyTime is an IKE SA's rekey time: ikelifetime less the margin.
@@ -235,9 +260,8 @@ func (sa *ikeSA) onIKERekeyResponse(r *ikeRekey, ps message.Payloads) {
 	fail := func(reason string) {
 		n.destroyQuiet()
 		sa.logAt(slog.LevelWarn, "ike: IKE_SA rekey failed", "reason", reason)
-		if collide != nil {
+		if collide != nil && sa.state == stateEstablished && sa.adopt(collide) {
 			// The peer's rekey stands; it deletes this SA.
-			sa.adopt(collide)
 			return
 		}
 		if sa.state == stateEstablished {
@@ -281,11 +305,12 @@ func (sa *ikeSA) onIKERekeyResponse(r *ikeRekey, ps message.Payloads) {
 		fail(err.Error())
 		return
 	}
-	if collide != nil && lowestNonceIn(r.ni, np.Data, collide.ni, collide.nr) {
+	if collide != nil && lowestNonceIn(r.ni, np.Data, collide.ni, collide.nr) && sa.adopt(collide) {
 		// RFC 7296 2.8.2: our new SA holds the lowest nonce, we delete it
 		// (it never carries a CHILD_SA) and the peer deletes the old one.
+		// (Had the peer deleted its successor already, it lost, and ours
+		// stands below.)
 		sa.logAt(slog.LevelInfo, "ike: IKE_SA rekey collision lost")
-		sa.adopt(collide)
 		n.mu.Lock()
 		n.startDelete("redundant after an IKE_SA rekey collision")
 		fx := n.fx
@@ -298,7 +323,10 @@ func (sa *ikeSA) onIKERekeyResponse(r *ikeRekey, ps message.Payloads) {
 		sa.logAt(slog.LevelInfo, "ike: IKE_SA rekey collision won")
 		// The peer deletes its new SA (our collide), which stays empty.
 	}
-	sa.adopt(n)
+	if !sa.adopt(n) {
+		n.destroyQuiet()
+		return
+	}
 	sa.startDelete("rekeyed")
 }
 
@@ -366,5 +394,7 @@ func (sa *ikeSA) handleIKERekey(h message.Header, raw []byte, ps message.Payload
 		return
 	}
 	// The peer deletes this SA once it has our answer.
-	sa.adopt(n)
+	if !sa.adopt(n) {
+		n.destroyQuiet()
+	}
 }

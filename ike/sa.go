@@ -589,6 +589,16 @@ func (sa *ikeSA) destroy(reason string, err error) {
 		sa.ikeRekeying = nil
 		r.next.destroyQuiet()
 	}
+	if n := sa.ikeCollide; n != nil {
+		// The peer's successor was never adopted: it goes with this SA.
+		sa.ikeCollide = nil
+		n.mu.Lock()
+		n.destroy(reason, nil)
+		fx := n.fx
+		n.fx = effects{}
+		n.mu.Unlock()
+		sa.fx.packets = append(sa.fx.packets, fx.packets...)
+	}
 	for _, c := range sa.children {
 		sa.removeChild(c, reason)
 	}

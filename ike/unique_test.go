@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"testing"
@@ -16,11 +17,15 @@ import (
 )
 
 // newNode builds an engine at addr on l, as newPair's sides are built.
-func newNode(t testing.TB, l *link, clk *clock.Fake, cfg *ike.Config, addr netip.Addr) *side {
+func newNode(t testing.TB, l *link, clk *clock.Fake, cfg *ike.Config, addr netip.Addr, rnd ...io.Reader) *side {
 	t.Helper()
 	s := &side{kernel: &xfrmtest.Fake{}, cfg: cfg, log: &syncBuffer{}}
+	var r io.Reader
+	if len(rnd) > 0 {
+		r = rnd[0]
+	}
 	e, err := ike.New(ike.Options{
-		Config: cfg, Transport: linkTransport{l}, Kernel: s.kernel, Clock: clk,
+		Config: cfg, Transport: linkTransport{l}, Kernel: s.kernel, Clock: clk, Rand: r,
 		Logger: slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OnEvent: func(ev ike.Event) {
 			s.mu.Lock()
@@ -43,16 +48,36 @@ func newNode(t testing.TB, l *link, clk *clock.Fake, cfg *ike.Config, addr netip
 // restart: no SA, empty kernel), configured by cfg.
 func (p *pair) restartA(t testing.TB, cfg *ike.Config) *side {
 	t.Helper()
-	p.a.e.Close()
-	p.a = newNode(t, p.link, p.clk, cfg, addrA)
+	return p.restart(t, p.a, cfg)
+}
+
+// restart replaces side s (p.a or p.b) with a fresh engine and kernel.
+func (p *pair) restart(t testing.TB, s *side, cfg *ike.Config) *side {
+	t.Helper()
+	addr, peer := addrA, addrB
+	if s == p.b {
+		addr, peer = addrB, addrA
+	}
+	s.e.Close()
+	var rnd []io.Reader
+	if p.rand != nil {
+		rnd = append(rnd, p.rand())
+	}
+	n := newNode(t, p.link, p.clk, cfg, addr, rnd...)
 	// A real kernel draws SPIs at random; the fake counts from a fixed
-	// start, so skip the SPIs the previous run used to keep them apart.
-	for range 8 {
-		if _, err := p.a.kernel.AllocSPI(t.Context(), addrB, addrA, 0); err != nil {
+	// start, so skip past every SPI an earlier incarnation may have used.
+	p.restarts++
+	for range 512 * p.restarts {
+		if _, err := n.kernel.AllocSPI(t.Context(), peer, addr, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
-	return p.a
+	if s == p.a {
+		p.a = n
+	} else {
+		p.b = n
+	}
+	return n
 }
 
 // queue makes the link hold every packet until pump delivers it, so that
