@@ -22,9 +22,9 @@
 // with the move to port 4500, fragmentation and signature hash announcement),
 // IKE_AUTH with a pre-shared key, certificates or raw public keys and one
 // transport-mode CHILD_SA whose traffic selectors are narrowed per RFC 7296
-// 2.9, and INFORMATIONAL (Delete of IKE SAs both ways and of CHILD_SAs by
-// the peer, liveness checks answered). The first IKE SA to a peer carries
-// INITIAL_CONTACT unless uniqueids=never.
+// 2.9, CREATE_CHILD_SA rekeying CHILD and IKE SAs, and INFORMATIONAL
+// (Delete of IKE and CHILD SAs both ways, liveness checks both ways). The
+// first IKE SA to a peer carries INITIAL_CONTACT unless uniqueids=never.
 // CHILD_SA keys come from keymat.DeriveChild and go to the kernel with an
 // SPI the kernel allocated and a reqid from xfrm's ownership range. When
 // the CHILD_SA fails (no common ESP proposal, unacceptable selectors, a
@@ -68,10 +68,51 @@
 // it is released. Time is read only through the Clock, so tests drive
 // retransmissions with internal/clock's fake.
 //
-// Not yet implemented (the SA state keeps CHILD_SAs with separate inbound
-// and outbound halves so they can be added): rekeying and reauthentication,
-// dead peer detection (peers' checks are answered), collision handling and
-// the uniqueids policy (a received INITIAL_CONTACT is only logged), NAT
-// keepalives, MOBIKE, further CHILD_SAs with CREATE_CHILD_SA (refused with
-// NO_ADDITIONAL_SAS), deleting a single CHILD_SA from this end, EAP.
+// # SA lifecycle
+//
+// CHILD_SAs are rekeyed with CREATE_CHILD_SA and REKEY_SA (RFC 7296
+// 1.3.3), with a KE payload when the ESP proposal names a group (PFS), at
+// lifetime - margintime - random(rekeyfuzz% of margintime), on the
+// kernel's soft expire (Engine.KernelEvent, which also carries the
+// lifebytes/lifepackets soft limits given to the kernel) and, with
+// rekey=no, deleted at the hard lifetime. Make-before-break: the responder
+// installs the new pair when it answers, the initiator when the answer
+// arrives, and the old pair is deleted with a Delete exchange afterwards;
+// its inbound state stays until the peer confirms. Replaced SAs go without
+// EventChildDown; EventChildRekeyed reports the new one. IKE SAs are
+// rekeyed (rekey=yes, reauth=no) at ikelifetime - margintime (RFC 7296
+// 2.18), their CHILD_SAs moving to the new SA untouched in the kernel.
+//
+// Collisions: crossing CHILD_SA or IKE SA rekeys keep the SA whose
+// exchange does not hold the lowest of the four nonces, the redundant one
+// deleted by its creator (RFC 7296 2.8.1, 2.8.2); a rekey of an SA already
+// replaced or being deleted gets TEMPORARY_FAILURE and is retried after a
+// random 2-10 s (RFC 7296 2.25), of an unknown SA CHILD_SA_NOT_FOUND;
+// crossing Deletes answer without Delete payloads (RFC 7296 1.4.1). When
+// both ends initiate the same connection, each end deletes the IKE SA whose
+// lower nonce is the lowest, so two cygnets, and a cygnet against a peer
+// that keeps duplicates (strongSwan), end with one IKE SA and one CHILD_SA
+// pair. Config.UniqueIDs follows strongSwan: yes and replace delete older
+// IKE SAs of the same identities, no only when the new one carries
+// INITIAL_CONTACT (RFC 7296 2.4; a restarted peer's SAs are removed at once,
+// with one unretransmitted Delete in case the path reordered), never keeps
+// them all, keep refuses the new one.
+//
+// Dead peer detection: after dpddelay without an authenticated message
+// the engine sends an empty INFORMATIONAL; when any request of an
+// established SA exhausts its retransmissions the peer is dead and
+// dpdaction applies: clear and hold remove the SAs (hold's trap policies
+// are the daemon's), restart negotiates again. dpdaction=none disables the
+// checks, as in strongSwan. Behind a NAT, NAT-T keepalives (RFC 3948 2.3)
+// go every Config.KeepAlive through a Transport that implements
+// KeepaliveSender.
+//
+// Not yet implemented: reauthentication (reauth=yes: the IKE SA is neither
+// rekeyed nor reauthenticated, it lives on), keyingtries back-off in the
+// engine (the daemon's initiate loop retries), the responder's delayed
+// outbound SA after a CHILD_SA rekey (it installs both directions when it
+// answers, so packets it sends before the initiator has the answer are
+// lost), MOBIKE and following the kernel's MAPPING events, further
+// CHILD_SAs with CREATE_CHILD_SA (refused with NO_ADDITIONAL_SAS), deleting
+// a single CHILD_SA through the API, EAP.
 package ike

@@ -14,8 +14,8 @@ import (
 // EventType says what happened to an SA.
 type EventType uint8
 
-// Event types. Rekey events are reserved for the SA lifecycle (rekeying),
-// which reports them once it exists.
+// Event types. EventIKERekeyed and EventChildRekeyed report the SA that
+// replaced another by a rekey; the replaced one goes without a Down event.
 const (
 	EventIKEUp EventType = iota + 1
 	EventIKEDown
