@@ -415,10 +415,10 @@ func runCase(t *testing.T, c *tcase) {
 	// own result is what a pending case reports.
 	if c.lifecycle != nil {
 		c.lifecycle(t, r)
-		for _, f := range c.patterns {
-			for _, n := range []*node{r.moon, r.sun} {
-				r.checkPatterns(t, strings.ReplaceAll(f, "DIALECT", dialect(n.peer.kind())), n)
-			}
+	}
+	for _, f := range c.patterns {
+		for _, n := range []*node{r.moon, r.sun} {
+			r.checkPatterns(t, strings.ReplaceAll(f, "DIALECT", dialect(n.peer.kind())), n)
 		}
 	}
 }
