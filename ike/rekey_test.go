@@ -343,6 +343,37 @@ func TestIKERekeyCollisions(t *testing.T) {
 			checkCrossMatch(t, p.a.kernel, p.b.kernel)
 		}
 	})
+	t.Run("CHILD_SA rekey crossing an IKE_SA rekey", func(t *testing.T) {
+		t.Log("checks RFC 7296 2.25 (TEMPORARY_FAILURE both ways, then both rekeys done)")
+		p := newPair(t, func(a, b *ike.Config) {
+			ikeRekeyConn(&a.Connections[0], true)
+			ikeRekeyConn(&b.Connections[0], true)
+			b.Connections[0].IKELifetime = 3 * time.Hour // B rekeys only its CHILD_SA
+			b.Connections[0].Lifetime = time.Hour
+		})
+		if err := p.initiate(t); err != nil {
+			t.Fatal(err)
+		}
+		old := established(t, p.a)
+		oldIn := spisOf(p.a, xfrm.In)
+		q := holdPackets(p.link)
+		p.clk.Advance(51*time.Minute + time.Second)
+		if q.len() != 2 {
+			t.Fatalf("%d requests queued, want A's IKE rekey and B's CHILD rekey", q.len())
+		}
+		q.pump(10)
+		if !strings.Contains(p.a.log.String(), "TEMPORARY_FAILURE") && !strings.Contains(p.b.log.String(), "TEMPORARY_FAILURE") {
+			t.Error("no TEMPORARY_FAILURE for the crossing exchanges")
+		}
+		for range 12 { // the retries, 2-10 s later
+			p.clk.Advance(5 * time.Second)
+			q.pump(10)
+		}
+		if na := established(t, p.a); na.SPIi == old.SPIi {
+			t.Error("IKE SA not rekeyed after the retry")
+		}
+		checkRekeyed(t, p, oldIn)
+	})
 	t.Run("rekey against delete", func(t *testing.T) {
 		t.Log("checks RFC 7296 2.25")
 		p := newPair(t, func(a, b *ike.Config) {
