@@ -75,6 +75,8 @@ func TestLossyLifecycleSimulation(t *testing.T) {
 	seeds, events := 200, 50
 	if testing.Short() {
 		seeds, events = 20, 20
+	} else if raceEnabled {
+		seeds = 40
 	}
 	if n, err := strconv.Atoi(os.Getenv("CYGNET_SIM_SEEDS")); err == nil && n > 0 {
 		seeds = n // a longer hunt: CYGNET_SIM_SEEDS=5000

@@ -1,0 +1,5 @@
+//go:build !race
+
+package ike_test
+
+const raceEnabled = false
