@@ -229,13 +229,16 @@ func Call(ctx context.Context, path string, req Request, out io.Writer) (int, er
 		c.SetDeadline(dl)
 	}
 	b, _ := json.Marshal(req)
-	if _, err := c.Write(append(b, '\n')); err != nil {
-		return 0, fmt.Errorf("control: send: %w", err)
-	}
+	// A daemon that refuses the caller answers and closes without reading
+	// the request, so a failed write still leaves its answer to read.
+	_, werr := c.Write(append(b, '\n'))
 	r := bufio.NewReader(c)
 	for {
 		line, err := r.ReadString('\n')
 		if err != nil {
+			if werr != nil {
+				return 0, fmt.Errorf("control: send: %w", werr)
+			}
 			return 0, fmt.Errorf("control: daemon closed the connection without a result: %w", err)
 		}
 		switch {
