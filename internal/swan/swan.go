@@ -69,9 +69,9 @@ func DefaultStrongswanConf(logPath string) string {
 	return fmt.Sprintf(`charon {
   load = random nonce aes sha1 sha2 hmac kdf gcm curve25519 gmp x509 pem pkcs1 pkcs8 pubkey revocation constraints stroke kernel-netlink socket-default updown openssl
   install_routes = no
-  retransmit_timeout = 1.0
-  retransmit_base = 1.4
-  retransmit_tries = 4
+  retransmit_timeout = 2.0
+  retransmit_base = 1.5
+  retransmit_tries = 5
   filelog {
     charon {
       path = %s

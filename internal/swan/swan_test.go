@@ -30,7 +30,7 @@ func TestCharonPair(t *testing.T) {
 	if out, err := cb.Up("host-host"); err != nil || testing.Verbose() {
 		t.Logf("ipsec up: %v\n%s", err, out)
 	}
-	out, ok := ca.WaitStatus("ESTABLISHED", 30*time.Second)
+	out, ok := ca.WaitStatus("ESTABLISHED", 60*time.Second)
 	if !ok {
 		t.Fatalf("no IKE_SA:\n%s\nA log:\n%s\nB log:\n%s", out, ca.Log(), cb.Log())
 	}
