@@ -263,6 +263,11 @@ func dialect(k kind) string {
 }
 
 func (c *tcase) patternFile(k kind) string {
+	if c.simultaneous {
+		// Which IKE_SA survives, and so its number and roles, is the
+		// tie-break's choice.
+		return dialect(k) + "-simultaneous.evaltest"
+	}
 	a := c.auth
 	if a == authRSA {
 		a = authECDSA

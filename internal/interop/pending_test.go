@@ -64,7 +64,7 @@ var pending = []tcase{
 		lifecycle: restartSunAwaitDPD},
 	{name: "c2s-simultaneous-start", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
 		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", simultaneous: true,
-		lifecycle: exactlyOnePair},
+		lifecycle: func(t *testing.T, r *run) { exactlyOnePair(t, r) }},
 	{name: "c2s-forceencaps", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
 		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", conn: "\tforceencaps=yes\n", encap: true},
 	{name: "s2c-forceencaps-v6", moon: kStrongSwan, sun: kCygnet, auth: authPSK,
@@ -167,15 +167,27 @@ func restartSunAwaitDPD(t *testing.T, r *run) {
 	waitFor(t, r.moon, "ipsec status", ikeEstablished(r.moon, 2), true, 120*time.Second)
 	r.waitInstalled(t, 60*time.Second)
 	r.traffic(t, "after-dpd-restart")
-	exactlyOnePair(t, r)
+	// Only moon is held to one pair: a SIGKILLed charon leaves its states
+	// in the kernel and the new charon does not remove them (cygnet's
+	// start does, see internal/daemon's failClosed).
+	if r.sun.peer.kind() == kCygnet {
+		exactlyOnePair(t, r)
+	} else {
+		exactlyOnePair(t, r, r.moon)
+	}
 }
 
-// exactlyOnePair checks that, once things settle, each kernel holds one
-// inbound and one outbound ESP state and each daemon one IKE_SA.
-func exactlyOnePair(t *testing.T, r *run) {
+// exactlyOnePair checks that, once things settle, each kernel (or only
+// those of the nodes given) holds one inbound and one outbound ESP state
+// and each daemon one IKE_SA.
+func exactlyOnePair(t *testing.T, r *run, only ...*node) {
 	t.Helper()
 	time.Sleep(5 * time.Second)
-	for _, n := range []*node{r.moon, r.sun} {
+	nodes := []*node{r.moon, r.sun}
+	if len(only) > 0 {
+		nodes = only
+	}
+	for _, n := range nodes {
 		st, err := states(n.ns.Path)
 		if err != nil {
 			t.Fatal(err)
