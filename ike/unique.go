@@ -145,9 +145,12 @@ func (e *Engine) enforceUnique(sa *ikeSA) {
 		case sameConn && o.initiator != n.initiator:
 			l := duplicateLoser(o, n)
 			acts = append(acts, action{l.sa, false, "duplicate of a simultaneously initiated IKE_SA"})
-		case policy == UniqueIDsYes || policy == UniqueIDsReplace:
+		case (policy == UniqueIDsYes || policy == UniqueIDsReplace) && o.conn == n.conn:
 			// strongSwan: "replace" is "yes", a new IKE SA for the same
-			// identities replaces the old ones.
+			// identities replaces the old ones. Only within a connection:
+			// strongSwan would carry a second connection's CHILD_SA in the
+			// same IKE SA, cygnet negotiates an IKE SA per connection, and
+			// replacing across them would make the two flap.
 			acts = append(acts, action{o.sa, false, "replaced by a new IKE_SA (uniqueids=" + policy.String() + ")"})
 		}
 	}
