@@ -93,7 +93,8 @@
 // lower nonce is the lowest, so two cygnets, and a cygnet against a peer
 // that keeps duplicates (strongSwan), end with one IKE SA and one CHILD_SA
 // pair. Config.UniqueIDs follows strongSwan: yes and replace delete older
-// IKE SAs of the same identities, no only when the new one carries
+// IKE SAs of the same identities and connection (cygnet runs one IKE SA per
+// connection), no only when the new one carries
 // INITIAL_CONTACT (RFC 7296 2.4; a restarted peer's SAs are removed at once,
 // with one unretransmitted Delete in case the path reordered), never keeps
 // them all, keep refuses the new one.
