@@ -32,12 +32,6 @@ const (
 // and status lines cygnet does not print alike yet. See
 // TestInteropPending.
 var pending = []tcase{
-	{name: "c2s-child-rekey-by-cygnet-pfs", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
-		ike: "aes256gcm16-prfsha384-ecp384", esp: "aes256gcm16-ecp384", connMoon: childRekeySoon,
-		lifecycle: waitChildRekey},
-	{name: "s2c-child-rekey-by-strongswan-pfs", moon: kStrongSwan, sun: kCygnet, auth: authPSK,
-		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16-ecp256", connMoon: childRekeySoon,
-		lifecycle: waitChildRekey},
 	{name: "c2s-child-rekey-by-strongswan-nopfs", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
 		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", connSun: childRekeySoon,
 		lifecycle: waitChildRekey},
@@ -343,8 +337,17 @@ func deleteBy(host string) func(t *testing.T, r *run) {
 	}
 }
 
-// deleteCases delete the SA from each side, in each direction.
-var deleteCases = []tcase{
+// lifecycleCases are the lifecycle cases that pass and fit `make test`'s
+// time: delete from each side in each direction, and a CHILD_SA rekey
+// with PFS started by each implementation (the other passing rekey cases
+// stay in pending, for time).
+var lifecycleCases = []tcase{
+	{name: "c2s-child-rekey-by-cygnet-pfs", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
+		ike: "aes256gcm16-prfsha384-ecp384", esp: "aes256gcm16-ecp384", connMoon: childRekeySoon,
+		lifecycle: waitChildRekey},
+	{name: "s2c-child-rekey-by-strongswan-pfs", moon: kStrongSwan, sun: kCygnet, auth: authPSK,
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16-ecp256", connMoon: childRekeySoon,
+		lifecycle: waitChildRekey},
 	{name: "c2s-delete-by-cygnet", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
 		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", lifecycle: deleteBy("moon")},
 	{name: "c2s-delete-by-strongswan", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
@@ -355,7 +358,7 @@ var deleteCases = []tcase{
 		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", lifecycle: deleteBy("sun")},
 }
 
-// TestInteropDelete deletes the SA from each side.
-func TestInteropDelete(t *testing.T) {
-	runMatrix(t, "cygnet and strongSwan: delete from each side", deleteCases)
+// TestInteropLifecycle runs lifecycleCases.
+func TestInteropLifecycle(t *testing.T) {
+	runMatrix(t, "cygnet and strongSwan: delete and CHILD_SA rekey", lifecycleCases)
 }
