@@ -27,9 +27,10 @@ const (
 	dpdRestart     = "\tdpddelay=2s\n\tdpdaction=restart\n"
 )
 
-// pending are the cases that wait for engine features: rekeying,
-// reauthentication, DPD, simultaneous start, NAT traversal, migration,
-// and status lines cygnet does not print alike yet. See
+// pending are the cases that wait for engine features (reauthentication)
+// or for status lines cygnet does not print alike yet, the NAT and
+// migration cases, and passing rekey/DPD cases kept out of `make test` for
+// time. docs/interop.md lists each one's last result. See
 // TestInteropPending.
 var pending = []tcase{
 	{name: "c2s-child-rekey-by-strongswan-nopfs", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
