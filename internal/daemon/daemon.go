@@ -161,6 +161,9 @@ func Run(ctx context.Context, o Options) error {
 	// owns the configuration; a name that does not resolve leaves its conn
 	// unable to initiate, which Initiate reports.
 	d.resolve(ctx, loaded)
+	if sw != nil && sw.KeepAlive != 0 {
+		loaded.Config.KeepAlive = sw.KeepAlive
+	}
 	eng, err := ike.New(ike.Options{Config: &loaded.Config, Transport: conn, Kernel: kernel, Logger: log, OnEvent: d.onEvent})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
@@ -428,6 +431,13 @@ func (d *Daemon) watchKernel(ctx context.Context) {
 		case ev, ok := <-events:
 			if !ok {
 				return
+			}
+			if ev.Type == xfrm.EventSoftExpire || ev.Type == xfrm.EventHardExpire {
+				// Byte and packet limits (and the time limits behind the
+				// engine's own timers) reach the engine as rekey or
+				// removal triggers.
+				d.engine.KernelEvent(ev)
+				continue
 			}
 			if ev.Type != xfrm.EventAcquire {
 				continue

@@ -57,6 +57,7 @@ type ChildView struct {
 	LastIn, LastOut       time.Time
 	Rekey                 time.Time
 	LocalTS, RemoteTS     []string // "10.9.0.1/32", "10.9.0.1/32[tcp/5432]"
+	Encap                 bool     // UDP-encapsulated (NAT traversal)
 }
 
 // DaemonView is the header of statusall.
@@ -135,14 +136,13 @@ func writeIKE(w io.Writer, now time.Time, sa IKEView, all bool) {
 			iMark, rMark = "", "*"
 		}
 		line := fmt.Sprintf("%sIKEv2 SPIs: %016x_i%s %016x_r%s", head, sa.SPIi, iMark, sa.SPIr, rMark)
-		if sa.State == "ESTABLISHED" {
-			line += ", " + sa.Auth
-			if !sa.Renew.IsZero() {
-				what := "rekeying"
-				if sa.Reauth {
-					what = "reauthentication"
-				}
-				line += fmt.Sprintf(" %s in %s", what, deltaString(sa.Renew.Sub(now)))
+		// strongSwan names the auth class only before a reauthentication:
+		// "pre-shared key reauthentication in 2 hours", "rekeying in 2 hours".
+		if sa.State == "ESTABLISHED" && !sa.Renew.IsZero() {
+			if sa.Reauth {
+				line += fmt.Sprintf(", %s reauthentication in %s", sa.Auth, deltaString(sa.Renew.Sub(now)))
+			} else {
+				line += fmt.Sprintf(", rekeying in %s", deltaString(sa.Renew.Sub(now)))
 			}
 		}
 		fmt.Fprintln(w, line)
@@ -173,7 +173,11 @@ func trafficString(bytes, packets uint64, last time.Time, now time.Time, dir str
 
 func writeChild(w io.Writer, now time.Time, c ChildView, all bool) {
 	head := fmt.Sprintf("%s{%d}: ", name12(c.Name), c.UID)
-	fmt.Fprintf(w, "%s %s, %s, reqid %d, ESP SPIs: %08x_i %08x_o\n", head, c.State, c.Mode, c.ReqID, c.SPIIn, c.SPIOut)
+	esp := "ESP"
+	if c.Encap {
+		esp = "ESP in UDP" // strongSwan's words for a UDP-encapsulated SA
+	}
+	fmt.Fprintf(w, "%s %s, %s, reqid %d, %s SPIs: %08x_i %08x_o\n", head, c.State, c.Mode, c.ReqID, esp, c.SPIIn, c.SPIOut)
 	if all {
 		line := fmt.Sprintf("%s %s, %s, %s", head, c.Proposal,
 			trafficString(c.BytesIn, c.PacketsIn, c.LastIn, now, "i"),

@@ -98,3 +98,22 @@ func TestTrafficString(t *testing.T) {
 		t.Errorf("got %q", got)
 	}
 }
+
+// TestStatusRekeyAndEncap: without reauthentication strongSwan prints only
+// "rekeying in", and a UDP-encapsulated CHILD_SA shows "ESP in UDP SPIs".
+func TestStatusRekeyAndEncap(t *testing.T) {
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	sa := exampleSA(now)
+	sa.Reauth = false
+	sa.Children[0].Encap = true
+	var b strings.Builder
+	WriteSAs(&b, now, []IKEView{sa}, true, "")
+	for _, want := range []string{
+		"node[1]: IKEv2 SPIs: b51b5b811f3fd95c_i* 17df4c402ced7e48_r, rekeying in 2 hours\n",
+		"node{1}:  INSTALLED, TRANSPORT, reqid 1, ESP in UDP SPIs: cc95217a_i c5d8dfbf_o\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, b.String())
+		}
+	}
+}

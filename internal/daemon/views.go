@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/ike/message"
 	"golang.org/x/sys/unix"
 )
 
@@ -46,7 +47,7 @@ func (d *Daemon) ikeViews() []IKEView {
 				Name: sa.Conn, UID: ch.UniqueID, State: "INSTALLED", Mode: modeString(ch.Mode),
 				ReqID: ch.ReqID, SPIIn: ch.SPIIn, SPIOut: ch.SPIOut, Proposal: ch.Proposal,
 				BytesIn: ch.BytesIn, BytesOut: ch.BytesOut, Rekey: ch.RekeyTime,
-				LocalTS: []string{ch.LocalTS}, RemoteTS: []string{ch.RemoteTS},
+				LocalTS: []string{ch.LocalTS}, RemoteTS: []string{ch.RemoteTS}, Encap: ch.Encap,
 			})
 		}
 		out = append(out, v)
@@ -102,7 +103,9 @@ func (d *Daemon) connViews() []ConnView {
 			v.DPDDelay = c.DPDDelay
 		}
 		if c.Local.Cert != nil {
-			v.LocalCert = c.Local.Cert.Subject.String()
+			// strongSwan writes DNs in certificate order ("C=CH, O=…,
+			// CN=…"), not RFC 4514's reversed one that Go prints.
+			v.LocalCert = ike.Identity{Type: message.IDDERASN1DN, Data: c.Local.Cert.RawSubject}.String()
 		}
 		out = append(out, v)
 	}
