@@ -147,10 +147,14 @@ func Start(t testing.TB, ns *nstest.NS, f Files) *Charon {
 	}
 	// charon takes seconds to come up under emulation; wait for its
 	// control socket to answer.
+	// charon takes seconds to come up under emulation, and the starter
+	// adds the conns after that: wait until every conn is loaded, or an
+	// `ipsec up` right after Start finds "no config named".
+	conns := loadedConns(f.IPsecConf)
 	deadline = time.Now().Add(60 * time.Second)
 	for {
 		out, err := c.Run("ipsec", "statusall")
-		if err == nil && strings.Contains(out, "Status of IKE charon daemon") {
+		if err == nil && strings.Contains(out, "Status of IKE charon daemon") && allListed(out, conns) {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -159,6 +163,42 @@ func Start(t testing.TB, ns *nstest.NS, f Files) *Charon {
 		time.Sleep(200 * time.Millisecond)
 	}
 	return c
+}
+
+// loadedConns lists the conn sections of an ipsec.conf that the starter
+// loads into charon (all but %default and auto=ignore ones).
+func loadedConns(conf string) []string {
+	var names []string
+	cur, ignored := "", false
+	flush := func() {
+		if cur != "" && cur != "%default" && !ignored {
+			names = append(names, cur)
+		}
+		cur, ignored = "", false
+	}
+	for _, line := range strings.Split(conf, "\n") {
+		if line == "" || line[0] == ' ' || line[0] == '\t' {
+			if strings.TrimSpace(line) == "auto=ignore" {
+				ignored = true
+			}
+			continue
+		}
+		flush()
+		if f := strings.Fields(line); len(f) == 2 && f[0] == "conn" {
+			cur = f[1]
+		}
+	}
+	flush()
+	return names
+}
+
+func allListed(statusall string, conns []string) bool {
+	for _, n := range conns {
+		if !strings.Contains(statusall, " "+n+":") {
+			return false
+		}
+	}
+	return true
 }
 
 // Run runs a command in the charon's network and mount namespaces.

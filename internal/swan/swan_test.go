@@ -41,3 +41,14 @@ func TestCharonPair(t *testing.T) {
 		t.Errorf("charon log of the responder lacks the exchange: %q", ca.Log())
 	}
 }
+
+func TestLoadedConns(t *testing.T) {
+	conf := "config setup\n\nconn %default\n\tkeyexchange=ikev2\n\nconn a\n\tauto=add\n\nconn tmpl\n\tauto=ignore\n\nconn b\n\tleft=1.2.3.4\n"
+	got := strings.Join(loadedConns(conf), ",")
+	if got != "a,b" {
+		t.Fatalf("loadedConns = %q", got)
+	}
+	if !allListed("   a:  x\n   b:  y", []string{"a", "b"}) || allListed("   a:  x", []string{"a", "b"}) {
+		t.Fatal("allListed")
+	}
+}
