@@ -3,7 +3,7 @@
 # Targets are found by grepping *_test.go for `func FuzzXxx(`, so new ones join automatically.
 # Exits non-zero if any target fails; a failing input is saved by go test under the package's
 # testdata/fuzz/FuzzXxx/ and reproduces with a plain `go test`.
-set -euo pipefail
+set -uo pipefail
 cd "$(dirname "$0")/.."
 fuzztime=${FUZZTIME:-5s}
 
@@ -19,7 +19,18 @@ for t in "${targets[@]}"; do
 	dir=${t% *}
 	name=${t#* }
 	start=$(date +%s)
-	if out=$(go test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime" "$dir" 2>&1); then
+	out=$(go test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime" "$dir" 2>&1)
+	rc=$?
+	# go test sometimes ends a time-limited fuzz run with "context deadline
+	# exceeded" while a worker is mid-input, without any failing input: a
+	# toolchain hiccup, not a finding. Run such a target once more; a real
+	# crash writes "Failing input written to ..." and fails both times.
+	if [ $rc -ne 0 ] && grep -q 'context deadline exceeded' <<<"$out" && ! grep -q 'Failing input written' <<<"$out"; then
+		echo "fuzz: again $dir $name (deadline hiccup, no failing input)"
+		out=$(go test -run='^$' -fuzz="^${name}\$" -fuzztime="$fuzztime" "$dir" 2>&1)
+		rc=$?
+	fi
+	if [ $rc -eq 0 ]; then
 		echo "fuzz: ok   $dir $name ($(($(date +%s) - start))s)"
 	else
 		echo "fuzz: FAIL $dir $name"
