@@ -82,13 +82,18 @@ func TestConcurrentUse(t *testing.T) {
 			}
 		}()
 	}
+	advanced := make(chan struct{})
 	go func() {
+		defer close(advanced)
 		for i := 0; i < 50; i++ {
 			c.Advance(time.Millisecond)
 		}
 	}()
 	wg.Wait()
+	<-advanced // its callbacks may still be running until it returns
 	c.Advance(time.Second)
+	mu.Lock()
+	defer mu.Unlock()
 	if n != 400+late {
 		t.Fatalf("fired %d, want 400 plus the %d stopped too late", n, late)
 	}
