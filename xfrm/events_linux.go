@@ -146,9 +146,9 @@ func parseEvent(typ uint16, b []byte) (Event, bool) {
 		}
 		ev := Event{Type: EventAcquire, Src: getAddr(saddr, fam), Dst: getAddr(&id.Daddr, fam), Selector: getSelector(&pol.Sel)}
 		// The template's reqid follows the fixed part as an XFRMA_TMPL attribute.
-		if attrs, err := nl.ParseRouteAttr(b[sizeofUserAcquire:]); err == nil {
+		if attrs, err := parseAttrs(b[sizeofUserAcquire:]); err == nil {
 			for _, a := range attrs {
-				if a.Attr.Type == nl.XFRMA_TMPL && len(a.Value) >= nl.SizeofXfrmUserTmpl {
+				if a.Type == nl.XFRMA_TMPL && len(a.Value) >= nl.SizeofXfrmUserTmpl {
 					ev.ReqID = nl.DeserializeXfrmUserTmpl(a.Value).Reqid
 				}
 			}

@@ -466,14 +466,14 @@ func parseState(m []byte) (InstalledState, error) {
 	}
 	s.Limits.SoftTime = secs(info.Lft.SoftAddExpiresSeconds)
 	s.Limits.HardTime = secs(info.Lft.HardAddExpiresSeconds)
-	attrs, err := nl.ParseRouteAttr(m[nl.SizeofXfrmUsersaInfo:])
+	attrs, err := parseAttrs(m[nl.SizeofXfrmUsersaInfo:])
 	if err != nil {
 		return s, fmt.Errorf("xfrm: state spi 0x%08x: %w", s.SPI, err)
 	}
 	s.Larval = true
 	for _, a := range attrs {
 		v := a.Value
-		switch a.Attr.Type {
+		switch a.Type {
 		case nl.XFRMA_ALG_AEAD:
 			s.Larval = false
 			if len(v) >= 72 {
@@ -572,12 +572,12 @@ func (h *Handle) Policies(ctx context.Context) ([]InstalledPolicy, error) {
 		if info.Action == 1 {
 			p.Action = Block
 		}
-		attrs, err := nl.ParseRouteAttr(m[nl.SizeofXfrmUserpolicyInfo:])
+		attrs, err := parseAttrs(m[nl.SizeofXfrmUserpolicyInfo:])
 		if err != nil {
 			return nil, fmt.Errorf("xfrm: policy index %d: %w", info.Index, err)
 		}
 		for _, a := range attrs {
-			if a.Attr.Type != nl.XFRMA_TMPL {
+			if a.Type != nl.XFRMA_TMPL {
 				continue
 			}
 			for v := a.Value; len(v) >= nl.SizeofXfrmUserTmpl; v = v[nl.SizeofXfrmUserTmpl:] {
