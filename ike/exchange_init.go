@@ -109,10 +109,17 @@ func (sa *ikeSA) natDetected() bool { return sa.natLocal || sa.natRemote }
 
 // startInitiator creates an IKE SA for c and sends its IKE_SA_INIT request.
 func (e *Engine) startInitiator(c *Connection) (<-chan error, error) {
+	return e.startInitiatorOf(c, nil)
+}
+
+// startInitiatorOf is startInitiator for a new IKE SA that reauthenticates
+// old (nil for a plain initiation).
+func (e *Engine) startInitiatorOf(c *Connection, old *ikeSA) (<-chan error, error) {
 	sa := &ikeSA{
 		e: e, conn: c, initiator: true, state: stateInitSent, dead: make(chan struct{}),
-		local:  netip.AddrPortFrom(c.Local.Addr, portIKE),
-		remote: netip.AddrPortFrom(c.Remote.Addr, portIKE),
+		local:    netip.AddrPortFrom(c.Local.Addr, portIKE),
+		remote:   netip.AddrPortFrom(c.Remote.Addr, portIKE),
+		reauthOf: old,
 	}
 	offer, err := suite.Numbered(message.ProtoIKE, nil, ikeOffer(c))
 	if err != nil {

@@ -106,6 +106,10 @@ type ikeSA struct {
 	ikeCollide  *ikeSA    // the peer's successor made while ours was in flight (RFC 7296 2.8.2)
 	rekeyOf     *ikeSA    // the SA this one replaces
 	rekeyedTo   *ikeSA    // the SA that replaced this one
+	// Reauthentication (reauth.go, RFC 7296 2.8.3): reauthOf is the SA a
+	// new one reauthenticates, reauthBy the new SA under way for an old one.
+	reauthOf, reauthBy *ikeSA
+	reauthTimer        Timer
 	// Liveness (dpd.go): the last authenticated message from the peer and
 	// the last one sent, for DPD and NAT keepalives.
 	lastIn, lastOut     time.Time
