@@ -58,7 +58,7 @@ func (sa *ikeSA) sendAuth() {
 	sa.localAuth, sa.remoteAuth = c.Local.Auth, c.Remote.Auth
 	idi := &message.IDi{IDType: sa.localID.Type, Data: sa.localID.Data}
 	ps := []message.Payload{idi}
-	if sa.e.config().UniqueIDs != UniqueIDsNever && sa.e.peerUp(sa.remote.Addr(), 0) == 0 {
+	if sa.e.config().UniqueIDs != UniqueIDsNever && sa.reauthOf == nil && sa.e.peerUp(sa.remote.Addr(), 0) == 0 {
 		// RFC 7296 2.4: with no other IKE SA to this peer, tell it to
 		// drop any it still holds from before (a restart), as charon does.
 		ps = append(ps, &message.Notify{NotifyType: message.InitialContact})
@@ -235,8 +235,8 @@ func (sa *ikeSA) establish() {
 		if margin == 0 || margin >= life {
 			margin = min(defaultMarginTime, life/2)
 		}
-		if c.Reauth {
-			sa.reauthAt = sa.established.Add(life - margin)
+		if c.Rekey && c.Reauth {
+			sa.scheduleReauth(life, margin)
 		} else if c.Rekey {
 			sa.rekeyAt = sa.established.Add(life - margin)
 			sa.armIKETimer()

@@ -121,6 +121,14 @@ func (e *Engine) startInitiatorOf(c *Connection, old *ikeSA) (<-chan error, erro
 		remote:   netip.AddrPortFrom(c.Remote.Addr, portIKE),
 		reauthOf: old,
 	}
+	if old != nil {
+		// The peer may be a responder-only conn's %any: reauthenticate
+		// with the addresses the old SA uses.
+		old.lock()
+		sa.local = netip.AddrPortFrom(old.local.Addr(), portIKE)
+		sa.remote = netip.AddrPortFrom(old.remote.Addr(), portIKE)
+		old.unlock()
+	}
 	offer, err := suite.Numbered(message.ProtoIKE, nil, ikeOffer(c))
 	if err != nil {
 		return nil, fmt.Errorf("ike: conn %s: %w", c.Name, err)

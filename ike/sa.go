@@ -108,8 +108,14 @@ type ikeSA struct {
 	rekeyedTo   *ikeSA    // the SA that replaced this one
 	// Reauthentication (reauth.go, RFC 7296 2.8.3): reauthOf is the SA a
 	// new one reauthenticates, reauthBy the new SA under way for an old one.
+	// reauthing: our reauthentication is under way; reauthEnd is when the
+	// SA is deleted if none succeeded; reauthReported: the new SA told the
+	// old one how it went.
 	reauthOf, reauthBy *ikeSA
 	reauthTimer        Timer
+	reauthing          bool
+	reauthEnd          time.Time
+	reauthReported     bool
 	// Liveness (dpd.go): the last authenticated message from the peer and
 	// the last one sent, for DPD and NAT keepalives.
 	lastIn, lastOut     time.Time
@@ -212,6 +218,7 @@ func (sa *ikeSA) event(ev Event) {
 
 // resolve hands the result of an Initiate to its waiters.
 func (sa *ikeSA) resolve(err error) {
+	sa.reauthReport(sa.state == stateEstablished, err)
 	for _, w := range sa.waiters {
 		w <- err
 	}
@@ -587,6 +594,9 @@ func (sa *ikeSA) destroy(reason string, err error) {
 	}
 	if sa.rekeyTimer != nil {
 		sa.rekeyTimer.Stop()
+	}
+	if sa.reauthTimer != nil {
+		sa.reauthTimer.Stop()
 	}
 	sa.stopLiveness()
 	if r := sa.ikeRekeying; r != nil {

@@ -27,6 +27,9 @@ type upEntry struct {
 	// nonceMin is the lower of the SA's two IKE_SA_INIT nonces, which both
 	// ends know and order identically.
 	nonceMin []byte
+	// reauthOf is the SA this one reauthenticates (reauth.go), which
+	// deletes it itself.
+	reauthOf *ikeSA
 }
 
 // recordUp adds an established SA to the engine's list and applies the
@@ -52,7 +55,7 @@ func (sa *ikeSA) recordUpQuiet() {
 	e.upList = append(e.upList, upEntry{
 		sa: sa, conn: sa.connName(), localID: sa.localID, remoteID: sa.remoteID, remote: sa.remote.Addr().Unmap(),
 		initiator: sa.initiator, seq: e.estSeq, startSeq: sa.startSeq, initialContact: sa.initialContact,
-		nonceMin: nmin,
+		nonceMin: nmin, reauthOf: sa.reauthOf,
 	})
 	e.mu.Unlock()
 }
@@ -132,7 +135,7 @@ func (e *Engine) enforceUnique(sa *ikeSA) {
 	}
 	for i := range e.upList {
 		o := &e.upList[i]
-		if o.sa == sa || !o.localID.Equal(n.localID) || !o.remoteID.Equal(n.remoteID) {
+		if o.sa == sa || o.sa == n.reauthOf || !o.localID.Equal(n.localID) || !o.remoteID.Equal(n.remoteID) {
 			continue
 		}
 		sameConn := o.conn == n.conn && o.remote == n.remote
@@ -142,7 +145,12 @@ func (e *Engine) enforceUnique(sa *ikeSA) {
 			// us, so every SA established before this one started is a
 			// leftover of a restart.
 			acts = append(acts, action{o.sa, true, "peer sent INITIAL_CONTACT"})
-		case sameConn && o.initiator != n.initiator:
+		case sameConn && o.initiator != n.initiator && o.seq > n.startSeq:
+			// Both negotiations were under way at the same time: the two
+			// ends initiated at once. An SA that was up before this one
+			// started is not a duplicate but the one a reauthentication
+			// replaces (reauth.go), handled by the cases below and by the
+			// reauthenticating end's own Delete.
 			l := duplicateLoser(o, n)
 			acts = append(acts, action{l.sa, false, "duplicate of a simultaneously initiated IKE_SA"})
 		case (policy == UniqueIDsYes || policy == UniqueIDsReplace) && o.conn == n.conn:

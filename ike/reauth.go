@@ -1,0 +1,158 @@
+package ike
+
+import (
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+)
+
+// Reauthentication (ipsec.conf reauth=yes, RFC 7296 2.8.3): instead of
+// rekeying the IKE SA with CREATE_CHILD_SA, the end whose timer fires first
+// negotiates a whole new IKE SA (IKE_SA_INIT and IKE_AUTH, authenticating
+// both ends again) with the connection's CHILD_SA, and deletes the old IKE
+// SA only once the new one is up. The new CHILD_SA has the connection's
+// reqid, so the policies the old one used stay in the kernel while both
+// exist (xfrm removes a reqid's policies with its last state): there is no
+// instant without policies, and the kernel sends on the newest outbound
+// state as soon as it is installed.
+//
+// cygnet always reauthenticates make-before-break, whatever
+// charon.make_before_break says: strongSwan's break-before-make default
+// deletes the SAs and their policies first, so traffic leaves in clear until
+// the new SAs are up.
+
+const (
+	// reauthRetry is the pause before another reauthentication attempt
+	// after one failed, while the old IKE SA has time left.
+	reauthRetry = 10 * time.Second
+)
+
+// scheduleReauth sets the reauthentication time of a newly established
+// IKE SA: ikelifetime - margintime - random(rekeyfuzz% of margintime), as
+// for CHILD_SA rekeys, so that two ends with the same settings rarely
+// start at the same instant. The SA's hard end, if reauthentication keeps
+// failing, is ikelifetime after establishment.
+func (sa *ikeSA) scheduleReauth(life, margin time.Duration) {
+	c := sa.conn
+	fuzz := time.Duration(int64(margin) / 100 * int64(max(c.RekeyFuzz, 0)))
+	if fuzz > 0 {
+		fuzz = time.Duration(rand.Int64N(int64(fuzz) + 1))
+	}
+	at := life - margin - fuzz
+	if at < margin/2 {
+		at = margin / 2
+	}
+	sa.reauthAt = sa.established.Add(at)
+	sa.reauthEnd = sa.established.Add(life)
+	sa.armReauth(sa.reauthAt)
+}
+
+func (sa *ikeSA) armReauth(at time.Time) {
+	if sa.reauthTimer != nil {
+		sa.reauthTimer.Stop()
+	}
+	sa.reauthTimer = sa.e.clock.AfterFunc(max(at.Sub(sa.e.clock.Now()), 0), func() {
+		sa.lock()
+		defer sa.unlock()
+		sa.reauthDue()
+	})
+}
+
+// reauthDue starts a reauthentication, or deletes the SA when its
+// lifetime is over without one having succeeded.
+func (sa *ikeSA) reauthDue() {
+	if sa.state != stateEstablished || sa.rekeyedTo != nil || sa.reauthBy != nil {
+		return
+	}
+	now := sa.e.clock.Now()
+	if !sa.reauthEnd.IsZero() && !now.Before(sa.reauthEnd) {
+		// An attempt still under way goes on and may bring the
+		// connection back; this SA's lifetime is over either way.
+		sa.startDelete("IKE_SA lifetime expired without reauthentication")
+		return
+	}
+	if sa.reauthing {
+		return
+	}
+	if sa.busy() {
+		// Let our own exchange finish first; a CHILD_SA rekey under way
+		// would otherwise be cut off by the old SA's delete.
+		sa.armReauth(now.Add(ikeRekeyRetry))
+		return
+	}
+	sa.reauthing = true
+	if !sa.reauthEnd.IsZero() {
+		sa.armReauth(sa.reauthEnd) // the hard end, unless reauthFailed re-arms sooner
+	}
+	sa.logAt(slog.LevelInfo, "ike: reauthenticating IKE_SA")
+	e := sa.e
+	sa.fx.after = append(sa.fx.after, func() { e.startReauth(sa) })
+}
+
+// startReauth negotiates the IKE SA that replaces old. It runs with no
+// lock held; the new SA reports back through reauthResult.
+func (e *Engine) startReauth(old *ikeSA) {
+	old.lock()
+	c := e.conn(old.connName())
+	ok := old.state == stateEstablished
+	old.unlock()
+	if !ok {
+		return
+	}
+	if c == nil {
+		old.lock()
+		old.reauthing = false
+		old.logAt(slog.LevelInfo, "ike: connection removed, IKE_SA not reauthenticated")
+		old.unlock()
+		return
+	}
+	if _, err := e.startInitiatorOf(c, old); err != nil {
+		old.lock()
+		old.reauthFailed(err)
+		old.unlock()
+	}
+}
+
+// reauthReport tells the SA this one reauthenticates how it went, once:
+// established says the new IKE SA is up (its CHILD_SA may have failed).
+// The caller holds n's lock; old is locked after n is released.
+func (n *ikeSA) reauthReport(established bool, err error) {
+	old := n.reauthOf
+	if old == nil || n.reauthReported {
+		return
+	}
+	n.reauthReported = true
+	n.fx.after = append(n.fx.after, func() {
+		old.lock()
+		defer old.unlock()
+		if established {
+			old.reauthDone(n)
+		} else {
+			old.reauthFailed(err)
+		}
+	})
+}
+
+// reauthDone deletes the old IKE SA now that n replaces it.
+func (sa *ikeSA) reauthDone(n *ikeSA) {
+	sa.reauthing = false
+	sa.reauthBy = n
+	sa.logAt(slog.LevelInfo, "ike: IKE_SA reauthenticated", "new_ike_id", n.uid)
+	sa.startDelete(fmt.Sprintf("reauthenticated by IKE_SA %d", n.uid))
+}
+
+// reauthFailed schedules another attempt while the old SA has time left,
+// and its deletion at the end of its lifetime otherwise.
+func (sa *ikeSA) reauthFailed(err error) {
+	sa.reauthing = false
+	if sa.state != stateEstablished {
+		return
+	}
+	next := sa.e.clock.Now().Add(reauthRetry)
+	if !sa.reauthEnd.IsZero() && next.After(sa.reauthEnd) {
+		next = sa.reauthEnd
+	}
+	sa.logAt(slog.LevelWarn, "ike: reauthentication failed, IKE_SA kept", "err", err, "retry_at", next.UTC().Format(time.RFC3339))
+	sa.armReauth(next)
+}
