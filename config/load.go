@@ -304,7 +304,7 @@ func (ld *loader) connections() {
 	}
 	if !sw.MakeBeforeBreak {
 		ld.d.add(Info, Pos{File: ld.l.StrongswanConf}, "", "charon.make_before_break",
-			"no (strongSwan 5.9's default): reauthentication removes the SAs before the new ones are up, as in strongSwan")
+			"no (strongSwan 5.9's default): cygnet reauthenticates make-before-break anyway, keeping the policies (strongSwan would send in clear until the new SAs are up)")
 	}
 
 	for _, c := range ld.out.IPsec.Conns {

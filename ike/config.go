@@ -28,10 +28,10 @@ type Config struct {
 	RetransmitTimeout time.Duration
 	RetransmitBase    float64
 
-	// MakeBeforeBreak reauthenticates by building the new IKE_SA and its
-	// CHILD_SAs before deleting the old ones (strongswan.conf
-	// charon.make_before_break). cygnet defaults to make-before-break; the
-	// config reader sets it from the file.
+	// MakeBeforeBreak is strongswan.conf's charon.make_before_break, kept
+	// for status and diagnostics: the engine always reauthenticates
+	// make-before-break (reauth.go), because strongSwan's break-before-make
+	// leaves traffic without policies, in clear, until the new SAs are up.
 	MakeBeforeBreak bool
 
 	// UniqueIDs is ipsec.conf's "config setup" uniqueids.

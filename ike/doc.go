@@ -82,6 +82,15 @@
 // EventChildDown; EventChildRekeyed reports the new one. IKE SAs are
 // rekeyed (rekey=yes, reauth=no) at ikelifetime - margintime (RFC 7296
 // 2.18), their CHILD_SAs moving to the new SA untouched in the kernel.
+// With reauth=yes (and rekey=yes) the IKE SA is instead reauthenticated
+// (RFC 7296 2.8.3) at the same time less a random rekeyfuzz share of the
+// margin: the end whose timer fires first negotiates a new IKE SA with
+// IKE_SA_INIT, IKE_AUTH and the connection's CHILD_SA, without
+// INITIAL_CONTACT, and deletes the old IKE SA once the new one is up. The
+// new CHILD_SA keeps the connection's reqid, so its policies never leave
+// the kernel (make-before-break, whatever charon.make_before_break says).
+// A failed attempt is retried every 10 s; at ikelifetime the old SA is
+// deleted.
 //
 // Collisions: crossing CHILD_SA or IKE SA rekeys keep the SA whose
 // exchange does not hold the lowest of the four nonces, the redundant one
@@ -90,7 +99,9 @@
 // random 2-10 s (RFC 7296 2.25), of an unknown SA CHILD_SA_NOT_FOUND;
 // crossing Deletes answer without Delete payloads (RFC 7296 1.4.1). When
 // both ends initiate the same connection, each end deletes the IKE SA whose
-// lower nonce is the lowest, so two cygnets, and a cygnet against a peer
+// lower nonce is the lowest (only when the two negotiations overlapped: an
+// SA up before the other started is what a reauthentication replaces), so
+// two cygnets, and a cygnet against a peer
 // that keeps duplicates (strongSwan), end with one IKE SA and one CHILD_SA
 // pair. Config.UniqueIDs follows strongSwan: yes and replace delete older
 // IKE SAs of the same identities and connection (cygnet runs one IKE SA per
@@ -108,8 +119,7 @@
 // go every Config.KeepAlive through a Transport that implements
 // KeepaliveSender.
 //
-// Not yet implemented: reauthentication (reauth=yes: the IKE SA is neither
-// rekeyed nor reauthenticated, it lives on), keyingtries back-off in the
+// Not yet implemented: keyingtries back-off in the
 // engine (the daemon's initiate loop retries), the responder's delayed
 // outbound SA after a CHILD_SA rekey (it installs both directions when it
 // answers, so packets it sends before the initiator has the answer are

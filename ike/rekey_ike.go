@@ -25,7 +25,7 @@ type ikeRekey struct {
 const ikeRekeyRetry = 5 * time.Second
 
 // armIKETimer schedules the IKE SA's rekey at rekeyAt (rekey=yes and
-// reauth=no; reauthentication is not implemented).
+// reauth=no; reauth=yes is reauth.go's).
 func (sa *ikeSA) armIKETimer() {
 	if sa.rekeyTimer != nil {
 		sa.rekeyTimer.Stop()
