@@ -5,7 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"runtime"
 	"sync"
@@ -714,8 +713,5 @@ func InNamespace(nsPath string, fn func() error) error {
 	}()
 	return <-errc
 }
-
-// netIP converts for the few syscalls that take net.IP.
-func netIP(a netip.Addr) net.IP { return net.IP(a.Unmap().AsSlice()) }
 
 func secs(v uint64) time.Duration { return time.Duration(v) * time.Second }

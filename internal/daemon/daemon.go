@@ -12,10 +12,10 @@ package daemon
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -344,7 +344,7 @@ func (d *Daemon) initiate(ctx context.Context, name string) error {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-time.After(backoff(attempt)):
+		case <-time.After(backoff(attempt, rand.Int64N)):
 		}
 	}
 }
@@ -358,10 +358,15 @@ func (d *Daemon) ikeEstablished(name string) bool {
 	return false
 }
 
-// backoff grows exponentially from 1 s to a 2-minute cap.
-func backoff(attempt int) time.Duration {
-	d := time.Second << min(attempt-1, 7)
-	return min(d, 2*time.Minute)
+// backoff is the pause before the next keyingtries attempt: it grows
+// exponentially from 1 s to a 2-minute cap, and a random half of it is
+// jitter (a value in [d/2, d]), so that the nodes of a cluster that lost
+// their peer at the same moment do not all retry in step. randN returns a
+// value in [0, n).
+func backoff(attempt int, randN func(n int64) int64) time.Duration {
+	d := min(time.Second<<min(max(attempt, 1)-1, 7), 2*time.Minute)
+	half := d / 2
+	return half + time.Duration(randN(int64(d-half)+1))
 }
 
 func (d *Daemon) connByName(name string) *ike.Connection {
@@ -510,5 +515,3 @@ func (d *Daemon) onEvent(ev ike.Event) {
 		}
 	}()
 }
-
-var errUnknownCommand = errors.New("unknown command")
