@@ -51,6 +51,15 @@ type Config struct {
 	// responder demands a COOKIE (RFC 7296 2.6; charon.cookie_threshold).
 	// 0 means strongSwan's default of 10, negative means always.
 	CookieThreshold int
+	// BlockThreshold is how many half-open SAs one source address may
+	// have (strongswan.conf charon.block_threshold); its further
+	// IKE_SA_INIT requests are dropped and counted in Counters.Blocked. It
+	// is applied after the cookie check and counts only SAs whose request
+	// carried a valid cookie, so that requests spoofed from an address
+	// cannot block it: a source with this many unverified half-open SAs is
+	// asked for a COOKIE instead (RFC 7296 2.6). 0 means strongSwan's
+	// default of 5, negative means no per-source limit.
+	BlockThreshold int
 }
 
 // Mode is the IPsec mode of a CHILD_SA.

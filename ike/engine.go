@@ -71,7 +71,12 @@ type Engine struct {
 	upList []upEntry
 	estSeq uint64
 
-	cookieSecret [32]byte
+	// halfSrc counts half-open SAs per source address for
+	// Config.BlockThreshold, and halfOf says what each counts there;
+	// cookies holds the COOKIE secrets (dos.go).
+	halfSrc map[netip.Addr]halfOpenSource
+	halfOf  map[*ikeSA]halfOpenEntry
+	cookies cookieJar
 
 	counters counters
 }
@@ -136,6 +141,8 @@ func New(opts Options) (*Engine, error) {
 		onEvent: opts.OnEvent,
 		sas:     make(map[uint64]*ikeSA),
 		inits:   make(map[halfOpenKey]*ikeSA),
+		halfSrc: make(map[netip.Addr]halfOpenSource),
+		halfOf:  make(map[*ikeSA]halfOpenEntry),
 		reqids:  make(map[string]uint32),
 		up:      make(map[netip.Addr]int),
 	}
@@ -159,8 +166,8 @@ func New(opts Options) (*Engine, error) {
 	if e.retry.base < 1 {
 		e.retry.base = defaultRetransmitBase
 	}
-	if _, err := io.ReadFull(e.rand, e.cookieSecret[:]); err != nil {
-		return nil, fmt.Errorf("ike: cookie secret: %w", err)
+	if err := e.cookies.init(e.rand, e.clock.Now()); err != nil {
+		return nil, err
 	}
 	if err := validateConfig(e.config()); err != nil {
 		return nil, err
@@ -264,6 +271,7 @@ func (e *Engine) unregister(sa *ikeSA, spi uint64, ho halfOpenKey, wasHalfOpen b
 			e.nHalfOpen--
 		}
 	}
+	e.releaseSourceLocked(sa)
 	for i, x := range e.order {
 		if x == sa {
 			e.order = append(e.order[:i], e.order[i+1:]...)
@@ -350,7 +358,13 @@ func (e *Engine) HandlePacket(p Packet) {
 		return
 	}
 	sa.lock()
+	wasHalfOpen := sa.isHalfOpen
 	sa.handle(p, h)
+	if wasHalfOpen && !sa.isHalfOpen {
+		// IKE_AUTH completed: the SA no longer counts against its
+		// source's half-open share.
+		e.halfOpenDone(sa)
+	}
 	sa.unlock()
 }
 
@@ -438,7 +452,8 @@ func (e *Engine) Close() error {
 // counters of dropped and handled messages; see Counters.
 type counters struct {
 	received, malformed, unknownSPI, authFailed, unexpected, replayed,
-	retransmits, halfOpenRejected, cookiesSent, invalidKE, noProposal, authFailures atomic.Uint64
+	retransmits, halfOpenRejected, cookiesSent, invalidKE, noProposal, authFailures,
+	blocked, oversized atomic.Uint64
 }
 
 // Counters are cumulative message counts of an Engine, exported in Status
@@ -450,10 +465,18 @@ type Counters struct {
 	UnknownSPI uint64 // for an IKE SA that does not exist
 	BadICV     uint64 // failed integrity check or decryption (RFC 7296 2.21.1)
 	Unexpected uint64 // wrong message ID, role or exchange for the SA's state, stale responses
+	// Blocked: IKE_SA_INIT requests with a valid cookie dropped because
+	// their source address already has Config.BlockThreshold half-open
+	// SAs (strongswan.conf charon.block_threshold; charon logs "peer too
+	// aggressive").
+	Blocked uint64
+	// Oversized: IKE_SA_INIT requests dropped for exceeding 10000 bytes
+	// (charon.max_packet's default), which bounds a half-open SA's memory.
+	Oversized uint64
 	// Answered:
 	Replayed         uint64 // retransmitted requests answered from the response cache (RFC 7296 2.1)
 	Retransmits      uint64 // requests this end retransmitted
-	HalfOpenRejected uint64 // IKE_SA_INIT requests refused because too many SAs are half-open
+	HalfOpenRejected uint64 // IKE_SA_INIT requests dropped because Config.HalfOpenLimit SAs are half-open
 	CookiesSent      uint64 // COOKIE challenges sent (RFC 7296 2.6)
 	InvalidKE        uint64 // INVALID_KE_PAYLOAD sent
 	NoProposal       uint64 // NO_PROPOSAL_CHOSEN sent
@@ -466,7 +489,7 @@ func (c *counters) snapshot() Counters {
 		BadICV: c.authFailed.Load(), Unexpected: c.unexpected.Load(), Replayed: c.replayed.Load(),
 		Retransmits: c.retransmits.Load(), HalfOpenRejected: c.halfOpenRejected.Load(),
 		CookiesSent: c.cookiesSent.Load(), InvalidKE: c.invalidKE.Load(), NoProposal: c.noProposal.Load(),
-		AuthFailures: c.authFailures.Load(),
+		AuthFailures: c.authFailures.Load(), Blocked: c.blocked.Load(), Oversized: c.oversized.Load(),
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha1"
-	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -325,16 +324,6 @@ func (e *Engine) stateless(p Packet, h message.Header, n *message.Notify) {
 	e.apply(effects{packets: []Packet{{Local: p.Local, Remote: p.Remote, Data: raw}}})
 }
 
-// cookie computes the COOKIE for an initiator (RFC 7296 2.6):
-// <version> | HMAC-SHA-256(secret, Ni | IPi | SPIi).
-func (e *Engine) cookie(ni []byte, remote netip.Addr, spiI uint64) []byte {
-	mac := hmac.New(sha256.New, e.cookieSecret[:])
-	mac.Write(ni)
-	mac.Write(remote.Unmap().AsSlice())
-	mac.Write(putUint64(spiI))
-	return append([]byte{0}, mac.Sum(nil)...)
-}
-
 // candidates returns the connections a responder may use for a request
 // between local and remote, most specific first.
 func (e *Engine) candidates(local, remote netip.Addr) []*Connection {
@@ -367,10 +356,13 @@ func (e *Engine) handleInitRequest(p Packet, h message.Header) {
 		e.counters.unexpected.Add(1)
 		return
 	}
+	if len(p.Data) > maxInitRequest {
+		e.counters.oversized.Add(1)
+		return
+	}
 	key := halfOpenKey{remote: p.Remote, spi: h.SPIi}
 	e.mu.Lock()
 	old := e.inits[key]
-	nHalf := e.nHalfOpen
 	closed := e.closed
 	e.mu.Unlock()
 	if closed {
@@ -405,26 +397,14 @@ func (e *Engine) handleInitRequest(p Packet, h message.Header) {
 		e.counters.malformed.Add(1)
 		return
 	}
-	limit := e.config().HalfOpenLimit
-	if limit == 0 {
-		limit = defaultHalfOpenLimit
+	var cookie []byte
+	if first, _ := firstPayload(ps).(*message.Notify); first != nil && first.NotifyType == message.Cookie {
+		// RFC 7296 2.6: a returned cookie is the first payload.
+		cookie = first.Data
 	}
-	if limit > 0 && nHalf >= limit {
-		e.counters.halfOpenRejected.Add(1)
+	verdict := e.admitInit(p, h, np.Data, cookie)
+	if verdict == initDropped {
 		return
-	}
-	threshold := e.config().CookieThreshold
-	if threshold == 0 {
-		threshold = defaultCookieThreshold
-	}
-	if threshold < 0 || nHalf >= threshold {
-		want := e.cookie(np.Data, p.Remote.Addr(), h.SPIi)
-		first, _ := firstPayload(ps).(*message.Notify)
-		if first == nil || first.NotifyType != message.Cookie || !hmac.Equal(first.Data, want) {
-			e.counters.cookiesSent.Add(1)
-			e.stateless(p, h, &message.Notify{NotifyType: message.Cookie, Data: want})
-			return
-		}
 	}
 	conns := e.candidates(p.Local.Addr(), p.Remote.Addr())
 	if len(conns) == 0 {
@@ -497,17 +477,10 @@ func (e *Engine) handleInitRequest(p Packet, h message.Header) {
 	sa.lock()
 	defer sa.unlock()
 	sa.spiR = spi
-	e.mu.Lock()
-	if e.inits[key] != nil {
-		// A concurrent copy of the same request won the race.
-		e.mu.Unlock()
-		sa.destroy("duplicate", nil)
+	if !e.addHalfOpen(sa, key, verdict == initVerified) {
+		sa.destroy("not admitted", nil)
 		return
 	}
-	e.inits[key] = sa
-	e.nHalfOpen++
-	sa.isHalfOpen = true
-	e.mu.Unlock()
 	if err := sa.deriveIKE(st, chosen, prf, gir); err != nil {
 		sa.destroy("keys", nil)
 		return
