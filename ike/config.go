@@ -149,8 +149,8 @@ type Fragmentation uint8
 const (
 	FragmentationYes    Fragmentation = iota // announce, use when the peer does and a message is too big
 	FragmentationAccept                      // announce, never send fragments
-	FragmentationNo                          // neither announce nor accept
-	FragmentationForce                       // fragment even IKE_SA_INIT-sized messages when supported
+	FragmentationNo                          // neither announce nor accept (strongSwan accepts unannounced fragments; RFC 7383 2.5 forbids sending them)
+	FragmentationForce                       // IKEv1-only in strongSwan (fragment the first message); with IKEv2 the same as yes
 )
 
 func (f Fragmentation) String() string {

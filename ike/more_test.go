@@ -59,9 +59,10 @@ func TestForceEncapsMovesToNATT(t *testing.T) {
 	}
 }
 
-// A certificate chain too big for one datagram is sent as RFC 7383
-// fragments and reassembled.
-func TestFragmentedIKEAuth(t *testing.T) {
+// bigCertMutate configures both ends with RSA certificate chains too big
+// for one datagram, so that IKE_AUTH needs RFC 7383 fragments, and the
+// given fragmentation policies.
+func bigCertMutate(t *testing.T, fragA, fragB ike.Fragmentation) func(a, b *ike.Config) {
 	ca := authtest.Must(authtest.NewCA(authtest.Options{Subject: pkix.Name{CommonName: "root"}, Key: authtest.RSA3072}))
 	sub := authtest.Must(ca.NewIntermediate(authtest.Options{Subject: pkix.Name{CommonName: "intermediate"}, Key: authtest.RSA3072}))
 	issue := func(cn string) *authtest.Credential {
@@ -69,53 +70,94 @@ func TestFragmentedIKEAuth(t *testing.T) {
 			DNSNames: []string{cn + ".example.org", "a-long-alternative-name-to-grow-the-certificate." + cn + ".example.org"}}))
 	}
 	sun, moon := issue("sun"), issue("moon")
-	p := newPair(t, func(a, b *ike.Config) {
+	return func(a, b *ike.Config) {
 		for _, x := range []struct {
 			cfg        *ike.Config
 			mine, peer *authtest.Credential
-		}{{a, sun, moon}, {b, moon, sun}} {
+			frag       ike.Fragmentation
+		}{{a, sun, moon, fragA}, {b, moon, sun, fragB}} {
 			c := &x.cfg.Connections[0]
 			c.Local.Auth, c.Remote.Auth = ike.AuthPubkey, ike.AuthPubkey
 			c.Local.Cert = x.mine.Cert
 			c.Local.ID = ike.Identity{Type: message.IDFQDN, Data: []byte(x.mine.Cert.DNSNames[0])}
 			c.Remote.ID = ike.Identity{Type: message.IDFQDN, Data: []byte(x.peer.Cert.DNSNames[0])}
+			c.Fragmentation = x.frag
 			x.cfg.Credentials = ike.Credentials{PrivateKeys: []crypto.Signer{x.mine.Key},
 				Certs: []*x509.Certificate{sub.Cert}, CACerts: []*x509.Certificate{ca.Cert}}
 		}
-	})
-	if err := p.initiate(t); err != nil {
-		t.Fatalf("%v\n%s", err, p.b.log.String())
 	}
-	checkCrossMatch(t, p.a.kernel, p.b.kernel)
-	for _, from := range []netip.Addr{addrA, addrB} {
-		frags := 0
-		for _, pk := range p.link.sentFrom(from) {
-			if len(pk.Data) > 1280 {
-				t.Errorf("%d-byte datagram from %v", len(pk.Data), from)
-			}
-			if m, err := message.DecodeMessage(pk.Data); err == nil && m.Fragment() != nil {
-				frags++
-			}
-		}
-		if frags < 2 {
-			t.Errorf("%v sent %d fragments, want at least 2", from, frags)
-		}
-	}
-	// Without fragmentation support the same exchange goes whole.
-	p2 := newPair(t, func(a, b *ike.Config) {
-		p.a.cfg.Connections[0].Fragmentation = ike.FragmentationNo
-		a.Connections[0] = p.a.cfg.Connections[0]
-		a.Credentials = p.a.cfg.Credentials
-		b.Connections[0] = p.b.cfg.Connections[0]
-		b.Credentials = p.b.cfg.Credentials
-	})
-	if err := p2.initiate(t); err != nil {
-		t.Fatal(err)
-	}
-	for _, pk := range p2.link.sentFrom(addrA) {
+}
+
+// fragmentsFrom counts the RFC 7383 fragments addr sent and reports the
+// largest datagram.
+func fragmentsFrom(p *pair, addr netip.Addr) (frags, largest int) {
+	for _, pk := range p.link.sentFrom(addr) {
+		largest = max(largest, len(pk.Data))
 		if m, err := message.DecodeMessage(pk.Data); err == nil && m.Fragment() != nil {
-			t.Error("fragment sent with fragmentation=no")
+			frags++
 		}
+	}
+	return frags, largest
+}
+
+// announced reports whether addr's IKE_SA_INIT message carried
+// IKEV2_FRAGMENTATION_SUPPORTED (RFC 7383 2.3).
+func announced(p *pair, addr netip.Addr) bool {
+	for _, pk := range p.link.sentFrom(addr) {
+		m, err := message.DecodeMessage(pk.Data)
+		if err != nil || m.Header.Exchange != message.IKESAInit {
+			continue
+		}
+		if m.Payloads.Notify(message.IKEv2FragmentationSupported) != nil {
+			return true
+		}
+	}
+	return false
+}
+
+// TestFragmentationPolicies: ipsec.conf fragmentation= with IKEv2, as
+// strongSwan documents it: yes announces support and fragments oversized
+// messages when the peer announced it too; accept announces but never
+// fragments; force is IKEv1-only in strongSwan and means yes with IKEv2;
+// no announces nothing, so the peer sends whole messages (RFC 7383 2.3,
+// 2.5). A certificate chain makes IKE_AUTH too big for 1280 bytes.
+func TestFragmentationPolicies(t *testing.T) {
+	cases := []struct {
+		a, b               ike.Fragmentation
+		aAnnounces, aFrags bool
+		bFrags             bool
+	}{
+		{ike.FragmentationYes, ike.FragmentationYes, true, true, true},
+		{ike.FragmentationForce, ike.FragmentationYes, true, true, true},
+		{ike.FragmentationAccept, ike.FragmentationYes, true, false, true},
+		{ike.FragmentationNo, ike.FragmentationYes, false, false, false},
+		{ike.FragmentationYes, ike.FragmentationNo, true, false, false},
+		{ike.FragmentationForce, ike.FragmentationAccept, true, true, false},
+	}
+	for _, c := range cases {
+		t.Run(c.a.String()+"-"+c.b.String(), func(t *testing.T) {
+			t.Log("checks RFC 7383 2.3, 2.5")
+			p := newPair(t, bigCertMutate(t, c.a, c.b))
+			if err := p.initiate(t); err != nil {
+				t.Fatalf("%v\n%s", err, p.b.log.String())
+			}
+			checkCrossMatch(t, p.a.kernel, p.b.kernel)
+			if got := announced(p, addrA); got != c.aAnnounces {
+				t.Errorf("a announced fragmentation: %v, want %v", got, c.aAnnounces)
+			}
+			for _, x := range []struct {
+				from netip.Addr
+				want bool
+			}{{addrA, c.aFrags}, {addrB, c.bFrags}} {
+				frags, largest := fragmentsFrom(p, x.from)
+				if x.want && (frags < 2 || largest > 1280) {
+					t.Errorf("%v: %d fragments, largest datagram %d bytes; want fragments of at most 1280", x.from, frags, largest)
+				}
+				if !x.want && frags != 0 {
+					t.Errorf("%v sent %d fragments, want whole messages", x.from, frags)
+				}
+			}
+		})
 	}
 }
 
