@@ -1,0 +1,521 @@
+package ike_test
+
+import (
+	"bytes"
+	"crypto/rand"
+	"io"
+	"log/slog"
+	"net/netip"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/ike/message"
+	"github.com/cygnet-ipsec/cygnet/ike/suite"
+	"github.com/cygnet-ipsec/cygnet/internal/clock"
+	"github.com/cygnet-ipsec/cygnet/xfrm/xfrmtest"
+)
+
+// cookieLifetime mirrors the engine's cookie secret lifetime (dos.go).
+const cookieLifetime = 5 * time.Minute
+
+// halfOpenTimeout mirrors the engine's (charon.half_open_timeout).
+const halfOpenTimeout = 30 * time.Second
+
+// initReq is an IKE_SA_INIT request as an initiator would send it, with
+// the proposal of baseConn (AES-GCM-256, PRF-HMAC-SHA2-256, Curve25519).
+type initReq struct {
+	spi    uint64
+	ni     []byte
+	ke     []byte
+	cookie []byte // sent first when set (RFC 7296 2.6)
+	vendor int    // bytes of Vendor ID padding, to reach a size
+}
+
+// newInitReq returns a request with a fresh SPI, nonce and key share.
+func newInitReq(t testing.TB) initReq {
+	t.Helper()
+	var b [8]byte
+	rand.Read(b[:])
+	r := initReq{spi: uint64(b[0])<<56 | uint64(b[1])<<48 | uint64(b[2])<<40 | uint64(b[3])<<32 |
+		uint64(b[4])<<24 | uint64(b[5])<<16 | uint64(b[6])<<8 | uint64(b[7]) | 1, ni: make([]byte, 32)}
+	rand.Read(r.ni)
+	ke, err := suite.NewKeyExchange(message.DHCurve25519, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.ke = ke.Public()
+	return r
+}
+
+// floodProposals is baseConn's IKE proposal in wire form.
+func floodProposals(t testing.TB) []message.Proposal {
+	t.Helper()
+	ps, err := suite.Numbered(message.ProtoIKE, nil, []message.Proposal{suite.FromLists(message.ProtoIKE,
+		[]message.Transform{suite.EncrTransform(message.EncrAESGCM16, 256)}, nil,
+		[]message.PRFID{message.PRFHMACSHA2256}, []message.DHGroup{message.DHCurve25519}, nil)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
+func (r initReq) encode(t testing.TB) []byte {
+	t.Helper()
+	var ps []message.Payload
+	if r.cookie != nil {
+		ps = append(ps, &message.Notify{NotifyType: message.Cookie, Data: r.cookie})
+	}
+	ps = append(ps, &message.SA{Proposals: floodProposals(t)}, &message.KE{Group: message.DHCurve25519, Data: r.ke}, &message.Nonce{Data: r.ni})
+	if r.vendor > 0 {
+		ps = append(ps, &message.VendorID{Data: make([]byte, r.vendor)})
+	}
+	m := &message.Message{Header: message.Header{SPIi: r.spi, Exchange: message.IKESAInit, Flags: message.FlagInitiator}, Payloads: ps}
+	raw, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// dosHarness feeds hand-made IKE_SA_INIT requests to a pair's responder
+// (p.b) from any source address and reads what it answered.
+type dosHarness struct {
+	t *testing.T
+	p *pair
+}
+
+// send delivers r from src and returns the responder's answers to src.
+func (h dosHarness) send(src netip.Addr, r initReq) []*message.Message {
+	h.t.Helper()
+	before := len(h.p.link.sentFrom(addrB))
+	h.p.b.e.HandlePacket(ike.Packet{Local: netip.AddrPortFrom(addrB, 500), Remote: netip.AddrPortFrom(src, 500), Data: r.encode(h.t)})
+	var out []*message.Message
+	for _, pk := range h.p.link.sentFrom(addrB)[before:] {
+		if pk.Remote.Addr() != src {
+			continue
+		}
+		m, err := message.DecodeMessage(pk.Data)
+		if err != nil {
+			h.t.Fatalf("responder sent an undecodable message: %v", err)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// cookieFor sends r without a cookie and returns the COOKIE demanded.
+func (h dosHarness) cookieFor(src netip.Addr, r initReq) []byte {
+	h.t.Helper()
+	r.cookie = nil
+	return h.wantCookie(h.send(src, r))
+}
+
+// wantCookie asserts that the answer is exactly one COOKIE notification
+// and returns its data.
+func (h dosHarness) wantCookie(ms []*message.Message) []byte {
+	h.t.Helper()
+	if len(ms) != 1 {
+		h.t.Fatalf("%d answers, want one COOKIE", len(ms))
+	}
+	n := ms[0].Payloads.Notify(message.Cookie)
+	if n == nil || len(ms[0].Payloads) != 1 {
+		h.t.Fatalf("answer %v, want a COOKIE notification alone", ms[0])
+	}
+	if len(n.Data) != 33 {
+		h.t.Fatalf("cookie of %d bytes, want version byte + HMAC-SHA-256", len(n.Data))
+	}
+	return n.Data
+}
+
+// wantAccepted asserts that the answer is an IKE_SA_INIT response with SA,
+// KE and Nonce: the responder created a half-open SA.
+func (h dosHarness) wantAccepted(ms []*message.Message) {
+	h.t.Helper()
+	if len(ms) != 1 || ms[0].Header.SPIr == 0 || ms[0].Payloads.First(message.PayloadKE) == nil ||
+		ms[0].Payloads.First(message.PayloadSA) == nil || ms[0].Payloads.First(message.PayloadNonce) == nil {
+		h.t.Fatalf("answers %v, want an IKE_SA_INIT response", ms)
+	}
+}
+
+// wantSilence asserts that the responder dropped the request.
+func (h dosHarness) wantSilence(ms []*message.Message) {
+	h.t.Helper()
+	if len(ms) != 0 {
+		h.t.Fatalf("answers %v, want none (dropped)", ms)
+	}
+}
+
+// admit runs the cookie exchange for r from src and asserts the SA is
+// created.
+func (h dosHarness) admit(src netip.Addr, r initReq) {
+	h.t.Helper()
+	r.cookie = h.cookieFor(src, r)
+	h.wantAccepted(h.send(src, r))
+}
+
+func (h dosHarness) counters() ike.Counters { return h.p.b.e.Status().Counters }
+
+// halfOpen returns the responder's half-open accounting.
+func (h dosHarness) halfOpen() ike.HalfOpenState { return ike.HalfOpenCounts(h.p.b.e) }
+
+// wantNoLeak lets every half-open SA time out and asserts that nothing is
+// left counted, globally or per source.
+func (h dosHarness) wantNoLeak() {
+	h.t.Helper()
+	h.p.clk.Advance(halfOpenTimeout + time.Second)
+	if st := h.halfOpen(); st.Total != 0 || st.Tracked != 0 || st.Sources != 0 {
+		h.t.Errorf("after the half-open timeout: %+v, want nothing counted", st)
+	}
+}
+
+func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
+
+// anyRemote makes the responder's connection accept initiators from any
+// address (ipsec.conf right=%any), so requests from many sources reach
+// IKE_SA_INIT processing.
+func anyRemote(a, b *ike.Config) { b.Connections[0].Remote.Addr = netip.Addr{} }
+
+// TestDoSDefences checks each denial-of-service defence of the responder
+// against the rule it implements.
+func TestDoSDefences(t *testing.T) {
+	x, y := addr("192.0.2.10"), addr("192.0.2.20")
+	for _, tc := range []struct {
+		rule, name string
+		config     func(a, b *ike.Config)
+		run        func(h dosHarness)
+	}{{
+		rule: "RFC 7296 2.6 cookies", name: "no state without a valid cookie",
+		config: func(a, b *ike.Config) { anyRemote(a, b); b.CookieThreshold = -1 },
+		run: func(h dosHarness) {
+			r := newInitReq(h.t)
+			c := h.cookieFor(x, r)
+			if st := h.halfOpen(); st.Total != 0 || len(h.p.b.e.Status().IKESAs) != 0 {
+				h.t.Fatalf("state created before the cookie came back: %+v", st)
+			}
+			r.cookie = c
+			h.wantAccepted(h.send(x, r))
+			if st := h.halfOpen(); st.Total != 1 || st.Verified[x] != 1 {
+				h.t.Errorf("after the cookie: %+v, want one verified half-open SA from %v", st, x)
+			}
+			// A retransmission is answered from the SA, not re-checked.
+			h.wantAccepted(h.send(x, r))
+			if c := h.counters(); c.Replayed != 1 || c.CookiesSent != 1 {
+				h.t.Errorf("Replayed %d, CookiesSent %d; want 1 and 1", c.Replayed, c.CookiesSent)
+			}
+		},
+	}, {
+		rule: "RFC 7296 2.6 cookies", name: "bound to Ni, IPi and SPIi, compared whole",
+		config: func(a, b *ike.Config) { anyRemote(a, b); b.CookieThreshold = -1 },
+		run: func(h dosHarness) {
+			r := newInitReq(h.t)
+			c := h.cookieFor(x, r)
+			otherNi := r
+			otherNi.ni = bytes.Clone(r.ni)
+			otherNi.ni[0] ^= 1
+			otherSPI := r
+			otherSPI.spi ^= 1 << 40
+			flipped := bytes.Clone(c)
+			flipped[len(flipped)-1] ^= 1
+			version := bytes.Clone(c)
+			version[0]++
+			accepted := 0
+			for _, v := range []struct {
+				name   string
+				src    netip.Addr
+				r      initReq
+				cookie []byte
+			}{
+				{"last MAC bit flipped", x, r, flipped},
+				{"truncated", x, r, c[:32]},
+				{"unknown secret version", x, r, version},
+				{"empty", x, r, []byte{}},
+				// Last: once accepted, (x, SPIi) names a half-open SA.
+				{"another source", y, r, c},
+				{"another SPI", x, otherSPI, c},
+				{"another nonce", x, otherNi, c},
+			} {
+				req := v.r
+				req.cookie = v.cookie
+				fresh := h.wantCookie(h.send(v.src, req))
+				if bytes.Equal(fresh, v.cookie) {
+					h.t.Errorf("%s: the refused cookie was sent again", v.name)
+				}
+				if st := h.halfOpen(); st.Total != accepted {
+					h.t.Fatalf("%s: state created: %+v", v.name, st)
+				}
+				// The new cookie is the one for this request: it works.
+				if v.name == "another nonce" || v.name == "another SPI" || v.name == "another source" {
+					req.cookie = fresh
+					h.wantAccepted(h.send(v.src, req))
+					accepted++
+				}
+			}
+			if n := h.halfOpen().Total; n != 3 {
+				h.t.Errorf("%d half-open SAs, want the 3 that returned their own cookie", n)
+			}
+		},
+	}, {
+		rule: "RFC 7296 2.6 secret rotation", name: "previous secret accepted, older refused",
+		config: func(a, b *ike.Config) { anyRemote(a, b); b.CookieThreshold = -1 },
+		run: func(h dosHarness) {
+			rs := []initReq{newInitReq(h.t), newInitReq(h.t), newInitReq(h.t)}
+			for i := range rs {
+				rs[i].cookie = h.cookieFor(x, rs[i])
+			}
+			v0 := rs[0].cookie[0]
+			// One rotation: made with the previous secret, still valid.
+			h.p.clk.Advance(cookieLifetime + time.Second)
+			h.wantAccepted(h.send(x, rs[0]))
+			late := newInitReq(h.t)
+			late.cookie = h.cookieFor(x, late)
+			if late.cookie[0] != v0+1 {
+				h.t.Errorf("cookie after one rotation has version %d, want %d", late.cookie[0], v0+1)
+			}
+			// Two rotations: rs[1]'s secret is gone; late's is previous.
+			h.p.clk.Advance(cookieLifetime)
+			fresh := h.wantCookie(h.send(x, rs[1]))
+			if fresh[0] != v0+2 {
+				h.t.Errorf("new cookie has version %d, want %d", fresh[0], v0+2)
+			}
+			h.wantAccepted(h.send(x, late))
+			// The renewed cookie works.
+			rs[1].cookie = fresh
+			h.wantAccepted(h.send(x, rs[1]))
+			// After a long idle spell no old secret survives.
+			h.p.clk.Advance(5 * cookieLifetime)
+			h.wantCookie(h.send(x, rs[2]))
+			if n := h.counters().CookiesSent; n != 6 {
+				h.t.Errorf("CookiesSent %d, want 6", n)
+			}
+		},
+	}, {
+		rule: "per-source limit (charon.block_threshold)", name: "a verified source holds at most 5 half-open SAs",
+		config: func(a, b *ike.Config) { anyRemote(a, b); b.CookieThreshold = -1 },
+		run: func(h dosHarness) {
+			for range 5 {
+				h.admit(x, newInitReq(h.t))
+			}
+			r := newInitReq(h.t)
+			r.cookie = h.cookieFor(x, r)
+			h.wantSilence(h.send(x, r))
+			if c := h.counters(); c.Blocked != 1 {
+				h.t.Errorf("Blocked %d, want 1", c.Blocked)
+			}
+			// Another source is not affected.
+			h.admit(y, newInitReq(h.t))
+			if st := h.halfOpen(); st.Total != 6 || st.Verified[x] != 5 || st.Verified[y] != 1 {
+				h.t.Errorf("%+v, want 5 from %v and 1 from %v", st, x, y)
+			}
+			// Once they time out the source is admitted again.
+			h.p.clk.Advance(halfOpenTimeout + time.Second)
+			h.admit(x, newInitReq(h.t))
+		},
+	}, {
+		rule: "per-source limit (charon.block_threshold)", name: "BlockThreshold 2, and negative for none",
+		config: func(a, b *ike.Config) { anyRemote(a, b); b.CookieThreshold = -1; b.BlockThreshold = 2 },
+		run: func(h dosHarness) {
+			h.admit(x, newInitReq(h.t))
+			h.admit(x, newInitReq(h.t))
+			r := newInitReq(h.t)
+			r.cookie = h.cookieFor(x, r)
+			h.wantSilence(h.send(x, r))
+			cfg := *h.p.b.cfg
+			cfg.BlockThreshold = -1
+			if err := h.p.b.e.SetConfig(&cfg); err != nil {
+				h.t.Fatal(err)
+			}
+			for range 8 {
+				h.admit(x, newInitReq(h.t))
+			}
+			if st := h.halfOpen(); st.Verified[x] != 10 || h.counters().Blocked != 1 {
+				h.t.Errorf("%+v, Blocked %d: want 10 from %v and 1 blocked", st, h.counters().Blocked, x)
+			}
+		},
+	}, {
+		rule: "per-source limit (charon.block_threshold)", name: "spoofed requests cannot block the address",
+		config: nil, // cookies above 10 half-open SAs, block at 5: the defaults
+		run: func(h dosHarness) {
+			// Someone spoofs addrA, the real initiator's address, below
+			// the cookie threshold: the SAs are made unverified.
+			for range 5 {
+				h.wantAccepted(h.send(addrA, newInitReq(h.t)))
+			}
+			if st := h.halfOpen(); st.All[addrA] != 5 || st.Verified[addrA] != 0 {
+				h.t.Fatalf("%+v, want 5 unverified from %v", st, addrA)
+			}
+			// Further unverified requests from it must prove the address.
+			h.cookieFor(addrA, newInitReq(h.t))
+			// The real initiator answers the cookie and gets through.
+			if err := h.p.initiate(h.t); err != nil {
+				h.t.Fatal(err)
+			}
+			established(h.t, h.p.a)
+			if c := h.counters(); c.Blocked != 0 || c.CookiesSent != 2 {
+				h.t.Errorf("Blocked %d, CookiesSent %d; want 0 and 2", c.Blocked, c.CookiesSent)
+			}
+			if st := h.halfOpen(); st.Total != 5 || st.All[addrA] != 5 {
+				h.t.Errorf("after the real SA: %+v, want only the 5 spoofed ones half-open", st)
+			}
+		},
+	}, {
+		rule: "half-open limit (charon.init_limit_half_open)", name: "global bound, after the cookie check",
+		config: func(a, b *ike.Config) {
+			anyRemote(a, b)
+			b.CookieThreshold, b.BlockThreshold, b.HalfOpenLimit = -1, -1, 3
+		},
+		run: func(h dosHarness) {
+			for range 3 {
+				h.admit(x, newInitReq(h.t))
+			}
+			// Full: a request still gets its cookie (stateless), then is
+			// dropped when it returns it.
+			r := newInitReq(h.t)
+			r.cookie = h.cookieFor(y, r)
+			h.wantSilence(h.send(y, r))
+			if c := h.counters(); c.HalfOpenRejected != 1 || h.halfOpen().Total != 3 {
+				h.t.Errorf("HalfOpenRejected %d, %d half-open; want 1 and 3", c.HalfOpenRejected, h.halfOpen().Total)
+			}
+		},
+	}, {
+		rule: "half-open timeout (charon.half_open_timeout)", name: "half-open SAs expire after 30 s",
+		config: anyRemote,
+		run: func(h dosHarness) {
+			for _, src := range []netip.Addr{x, y, addr("2001:db8::1")} {
+				h.wantAccepted(h.send(src, newInitReq(h.t)))
+			}
+			h.p.clk.Advance(halfOpenTimeout - time.Second)
+			if st := h.halfOpen(); st.Total != 3 || st.Sources != 3 {
+				h.t.Fatalf("before the timeout: %+v", st)
+			}
+			h.p.clk.Advance(2 * time.Second)
+			if st := h.halfOpen(); st.Total != 0 || st.Tracked != 0 || st.Sources != 0 || len(h.p.b.e.Status().IKESAs) != 0 {
+				h.t.Errorf("after the timeout: %+v, %d IKE SAs", st, len(h.p.b.e.Status().IKESAs))
+			}
+		},
+	}, {
+		rule: "half-open accounting", name: "released when IKE_AUTH completes",
+		config: func(a, b *ike.Config) { b.CookieThreshold = -1 },
+		run: func(h dosHarness) {
+			if err := h.p.initiate(h.t); err != nil {
+				h.t.Fatal(err)
+			}
+			established(h.t, h.p.b)
+			if st := h.halfOpen(); st.Total != 0 || st.Tracked != 0 || st.Sources != 0 {
+				h.t.Errorf("after IKE_AUTH: %+v", st)
+			}
+		},
+	}, {
+		rule: "half-open accounting", name: "released when IKE_AUTH fails",
+		config: func(a, b *ike.Config) {
+			b.CookieThreshold = -1
+			a.Credentials.SharedKeys = []ike.SharedKey{{Secret: []byte("not the responder's pre-shared key")}}
+		},
+		run: func(h dosHarness) {
+			if err := h.p.initiate(h.t); err == nil {
+				h.t.Fatal("authentication with the wrong key succeeded")
+			}
+			if st := h.halfOpen(); st.Total != 0 || st.Tracked != 0 || st.Sources != 0 || h.counters().AuthFailures != 1 {
+				h.t.Errorf("after the failed IKE_AUTH: %+v, AuthFailures %d", st, h.counters().AuthFailures)
+			}
+		},
+	}, {
+		rule: "bounded half-open memory (charon.max_packet)", name: "IKE_SA_INIT over 10000 bytes dropped",
+		config: anyRemote,
+		run: func(h dosHarness) {
+			big := newInitReq(h.t)
+			big.vendor = 10000
+			h.wantSilence(h.send(x, big))
+			ok := newInitReq(h.t)
+			ok.vendor = 9000
+			h.wantAccepted(h.send(x, ok))
+			if c := h.counters(); c.Oversized != 1 || h.halfOpen().Total != 1 {
+				h.t.Errorf("Oversized %d, %d half-open; want 1 and 1", c.Oversized, h.halfOpen().Total)
+			}
+		},
+	}} {
+		t.Run(tc.rule+"/"+tc.name, func(t *testing.T) {
+			h := dosHarness{t: t, p: newPair(t, tc.config)}
+			tc.run(h)
+			h.wantNoLeak()
+		})
+	}
+}
+
+// discard is a Transport that drops everything.
+type discard struct{}
+
+func (discard) Send(ike.Packet) error { return nil }
+
+// TestHalfOpenMemory measures what a half-open SA costs the responder and
+// checks that HalfOpenLimit bounds the total: requests beyond it leave
+// the heap where it was.
+func TestHalfOpenMemory(t *testing.T) {
+	for _, size := range []struct {
+		name   string
+		vendor int // padding to reach the request size
+		budget int // bytes per half-open SA allowed
+	}{
+		{"typical request", 0, 16 << 10},
+		{"largest request accepted", 9600, 32 << 10},
+	} {
+		t.Run(size.name, func(t *testing.T) {
+			const limit = 500
+			cfg := &ike.Config{Connections: []ike.Connection{baseConn(addrB, netip.Addr{})},
+				Credentials:   ike.Credentials{SharedKeys: []ike.SharedKey{{Secret: psk}}},
+				HalfOpenLimit: limit, CookieThreshold: 1 << 20, BlockThreshold: -1}
+			clk := clock.New(clockStart())
+			e, err := ike.New(ike.Options{Config: cfg, Transport: discard{}, Kernel: &xfrmtest.Fake{}, Clock: clk,
+				Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			// Requests are made before measuring; only the engine's
+			// allocations that survive a GC count.
+			reqs := make([][]byte, 2*limit)
+			for i := range reqs {
+				r := newInitReq(t)
+				r.vendor = size.vendor
+				reqs[i] = r.encode(t)
+			}
+			src := netip.AddrPortFrom(addr("192.0.2.10"), 500)
+			heap := func() uint64 {
+				runtime.GC()
+				var ms runtime.MemStats
+				runtime.ReadMemStats(&ms)
+				return ms.HeapAlloc
+			}
+			h0 := heap()
+			for _, r := range reqs[:limit] {
+				e.HandlePacket(ike.Packet{Local: netip.AddrPortFrom(addrB, 500), Remote: src, Data: r})
+			}
+			h1 := heap()
+			if st := ike.HalfOpenCounts(e); st.Total != limit {
+				t.Fatalf("%d half-open SAs, want %d", st.Total, limit)
+			}
+			for _, r := range reqs[limit:] {
+				e.HandlePacket(ike.Packet{Local: netip.AddrPortFrom(addrB, 500), Remote: src, Data: r})
+			}
+			h2 := heap()
+			if st := ike.HalfOpenCounts(e); st.Total != limit || e.Status().Counters.HalfOpenRejected != limit {
+				t.Fatalf("%+v, %d rejected: want %d half-open and %d rejected", st, e.Status().Counters.HalfOpenRejected, limit, limit)
+			}
+			per := int(int64(h1-h0) / limit)
+			t.Logf("half-open SA: %d bytes each with %d-byte requests (%d SAs: %.1f MiB; default HalfOpenLimit 1000: %.1f MiB)",
+				per, len(reqs[0]), limit, float64(h1-h0)/(1<<20), float64(per)*1000/(1<<20))
+			if per <= len(reqs[0]) || per > size.budget {
+				t.Errorf("%d bytes per half-open SA, want between the request's %d and %d", per, len(reqs[0]), size.budget)
+			}
+			// Beyond the limit nothing is kept: allow 5% noise.
+			if grow := int64(h2) - int64(h1); grow > int64(h1-h0)/20 {
+				t.Errorf("heap grew %d bytes for %d rejected requests", grow, limit)
+			}
+			clk.Advance(halfOpenTimeout + time.Second)
+			if st := ike.HalfOpenCounts(e); st.Total != 0 || st.Tracked != 0 {
+				t.Errorf("after the timeout: %+v", st)
+			}
+		})
+	}
+}
