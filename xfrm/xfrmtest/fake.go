@@ -27,7 +27,7 @@ type Fake struct {
 	policies []xfrm.Policy
 
 	// Fail, when set, is called before each operation with its name
-	// ("allocspi", "state", "delstate", "policy", "delpolicy") and object;
+	// ("allocspi", "state", "delstate", "policy", "delpolicy", "encap") and object;
 	// a non-nil result fails the operation, to test rollback.
 	Fail func(op string, obj any) error
 
@@ -286,3 +286,26 @@ func renderSel(s xfrm.Selector) string {
 	}
 	return line
 }
+
+// UpdateEncap implements xfrm.EncapUpdater: the state keeps its keys and
+// takes s's encapsulation.
+func (f *Fake) UpdateEncap(ctx context.Context, s *xfrm.State) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.fail("encap", s); err != nil {
+		return err
+	}
+	i := f.findState(s.ID())
+	if i < 0 {
+		return fmt.Errorf("xfrm: update encapsulation of %v: %w", s, xfrm.ErrNotFound)
+	}
+	if s.Encap == nil {
+		return fmt.Errorf("xfrm: update encapsulation of %v: no encapsulation given", s)
+	}
+	e := *s.Encap
+	f.states[i].Encap = &e
+	f.Log = append(f.Log, "update-encap "+f.states[i].String())
+	return nil
+}
+
+var _ xfrm.EncapUpdater = (*Fake)(nil)
