@@ -424,7 +424,8 @@ func (d *Daemon) trapChild(c *ike.Connection) xfrm.ChildSA {
 		Proto: c.Local.ProtoPort.Protocol, LocalPort: c.Local.ProtoPort.StartPort, RemotePort: c.Remote.ProtoPort.StartPort}
 }
 
-// watchKernel follows ACQUIRE events to negotiate routed connections.
+// watchKernel follows ACQUIRE events to negotiate routed connections and
+// hands expire and mapping events to the engine.
 func (d *Daemon) watchKernel(ctx context.Context) {
 	events, errc, err := d.kernel.Watch(ctx)
 	if err != nil {
@@ -437,10 +438,11 @@ func (d *Daemon) watchKernel(ctx context.Context) {
 			if !ok {
 				return
 			}
-			if ev.Type == xfrm.EventSoftExpire || ev.Type == xfrm.EventHardExpire {
+			if ev.Type == xfrm.EventSoftExpire || ev.Type == xfrm.EventHardExpire || ev.Type == xfrm.EventMapping {
 				// Byte and packet limits (and the time limits behind the
 				// engine's own timers) reach the engine as rekey or
-				// removal triggers.
+				// removal triggers; a NAT mapping change moves the
+				// peer's port.
 				d.engine.KernelEvent(ev)
 				continue
 			}
