@@ -19,7 +19,7 @@ set -euo pipefail
 
 packages=(
 	qemu-system-x86 busybox-static cpio kmod dpkg xz-utils
-	iproute2 iputils-ping tcpdump util-linux nftables iptables
+	iproute2 iputils-ping tcpdump util-linux nftables iptables conntrack
 	strongswan strongswan-starter strongswan-swanctl charon-cmd libcharon-extra-plugins
 	libstrongswan-standard-plugins libstrongswan-extra-plugins
 )

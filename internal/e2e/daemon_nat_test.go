@@ -49,7 +49,7 @@ func natTopology(t *testing.T) (moon, sun *node, router *nstest.NS) {
 // ESP-in-UDP on port 4500 only.
 func TestDaemonNAT(t *testing.T) {
 	vmtest.Require(t)
-	moon, sun, _ := natTopology(t)
+	moon, sun, router := natTopology(t)
 	for _, n := range []*node{moon, sun} {
 		n.dir, n.piddir = t.TempDir(), t.TempDir()
 		right, auto, me, peer := "10.30.2.2", "start", "moon", "sun"
@@ -126,5 +126,38 @@ conn nat
 		if s.Encap == nil {
 			t.Errorf("sun's state 0x%08x is not UDP-encapsulated", s.SPI)
 		}
+	}
+
+	// The NAT gives moon a new port: its rules now map port 4500 to 45000
+	// and the old mapping is forgotten. Sun's kernel sees ESP from the new
+	// port (XFRM MAPPING), and sun follows it (RFC 7296 2.23): without
+	// that, sun's answers would go to the forgotten mapping and be lost.
+	router.Run(t, "nft", "flush chain ip nat post")
+	router.Run(t, "nft", "add rule ip nat post oifname r-sun udp sport 4500 masquerade to :45000")
+	router.Run(t, "nft", "add rule ip nat post oifname r-sun masquerade")
+	if out, err := router.Output("conntrack", "-D", "-p", "udp"); err != nil && !strings.Contains(out, "flow entries have been deleted") {
+		t.Fatalf("conntrack -D: %v\n%s", err, out)
+	}
+	// The first echo may race the mapping update; the others must pass.
+	out, _ := moon.ns.Output("ping", "-c", "5", "-i", "0.3", "-W", "2", sun.addr.String())
+	var sent, received int
+	if i := strings.Index(out, " packets transmitted, "); i >= 0 {
+		fmt.Sscanf(out[strings.LastIndex(out[:i], "\n")+1:], "%d packets transmitted, %d received", &sent, &received)
+	}
+	if received < 4 {
+		st, _ := sun.ipsec(t, "statusall")
+		t.Fatalf("ping after the NAT port change: %d of %d answered\n%s\n%s", received, sent, out, st)
+	}
+	moved := 0
+	for _, s := range ownedStates(t, sun) {
+		if s.Encap != nil && (s.Encap.DstPort == 45000 || s.Encap.SrcPort == 45000) {
+			moved++
+		}
+	}
+	if moved != 2 {
+		t.Errorf("%d of sun's states follow the new port 45000, want both", moved)
+	}
+	if !strings.Contains(sun.log(), "NAT mapping changed") {
+		t.Error("sun's log does not show the mapping change")
 	}
 }
