@@ -117,13 +117,17 @@
 // are the daemon's), restart negotiates again. dpdaction=none disables the
 // checks, as in strongSwan. Behind a NAT, NAT-T keepalives (RFC 3948 2.3)
 // go every Config.KeepAlive through a Transport that implements
-// KeepaliveSender.
+// KeepaliveSender. When the peer is behind a NAT and the kernel reports
+// (Engine.KernelEvent, its MAPPING event) that its authenticated ESP now
+// comes from another port, the IKE SA and the CHILD_SAs' encapsulation
+// move to that port in place (RFC 7296 2.23; the kernel installer must
+// implement xfrm.EncapUpdater); a new address is not followed.
 //
-// Not yet implemented: keyingtries back-off in the
-// engine (the daemon's initiate loop retries), the responder's delayed
+// Not yet implemented: keyingtries back-off in the engine (the daemon's
+// initiate loop retries, with jitter), the responder's delayed
 // outbound SA after a CHILD_SA rekey (it installs both directions when it
 // answers, so packets it sends before the initiator has the answer are
-// lost), MOBIKE and following the kernel's MAPPING events, further
+// lost), MOBIKE and address changes, further
 // CHILD_SAs with CREATE_CHILD_SA (refused with NO_ADDITIONAL_SAS), deleting
 // a single CHILD_SA through the API, EAP.
 package ike
