@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,9 +89,9 @@ func TestLossyLifecycleSimulation(t *testing.T) {
 	}
 	simStats.Lock()
 	defer simStats.Unlock()
-	t.Logf("%d seeds x %d events: %d CHILD_SA rekeys, %d IKE_SA rekeys, %d IKE_SAs set up (on the pairs' surviving engines)",
-		seeds, events, simStats.childRekeys, simStats.ikeRekeys, simStats.ikeUps)
-	if simStats.childRekeys < seeds || simStats.ikeRekeys == 0 {
+	t.Logf("%d seeds x %d events: %d CHILD_SA rekeys, %d IKE_SA rekeys, %d reauthentications, %d IKE_SAs set up (on the pairs' surviving engines)",
+		seeds, events, simStats.childRekeys, simStats.ikeRekeys, simStats.reauths, simStats.ikeUps)
+	if simStats.childRekeys < seeds || simStats.ikeRekeys == 0 || simStats.reauths == 0 {
 		t.Error("the simulation did not exercise rekeying")
 	}
 }
@@ -105,6 +106,10 @@ func runSimulation(t *testing.T, seed uint64, events int) {
 	cb := pskConfig(ike.UniqueIDsYes, baseConn(addrB, addrA))
 	simConn(&ca.Connections[0])
 	simConn(&cb.Connections[0])
+	// Odd seeds renew the IKE SA by reauthentication (reauth=yes), even
+	// ones by rekeying it.
+	ca.Connections[0].Reauth = seed%2 == 1
+	cb.Connections[0].Reauth = seed%2 == 1
 	p.a = newNode(t, p.link, p.clk, ca, addrA, p.rand())
 	p.b = newNode(t, p.link, p.clk, cb, addrB, p.rand())
 	net := &lossy{q: holdPackets(p.link), rng: rng, loss: rng.Float64() * 0.3, dup: rng.Float64() * 0.1}
@@ -176,6 +181,7 @@ func runSimulation(t *testing.T, seed uint64, events int) {
 	simStats.childRekeys += countEvents(p.a, ike.EventChildRekeyed) + countEvents(p.b, ike.EventChildRekeyed)
 	simStats.ikeRekeys += countEvents(p.a, ike.EventIKERekeyed) + countEvents(p.b, ike.EventIKERekeyed)
 	simStats.ikeUps += countEvents(p.a, ike.EventIKEUp) + countEvents(p.b, ike.EventIKEUp)
+	simStats.reauths += strings.Count(p.a.log.String(), "IKE_SA reauthenticated") + strings.Count(p.b.log.String(), "IKE_SA reauthenticated")
 	simStats.Unlock()
 }
 
@@ -192,5 +198,5 @@ func hasChild(s *side) bool {
 // simStats shows that the simulation exercised what it claims to.
 var simStats struct {
 	sync.Mutex
-	childRekeys, ikeRekeys, ikeUps int
+	childRekeys, ikeRekeys, ikeUps, reauths int
 }
