@@ -1,10 +1,12 @@
 package ike
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/sha256"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
@@ -47,6 +49,15 @@ const (
 	// bounds its memory; IKE_SA_INIT cannot be fragmented (RFC 7383 2.5)
 	// and real ones are well under 2 KB.
 	maxInitRequest = 10000
+
+	// unauthLogBurst lines per unauthLogWindow may be logged about
+	// IKE_SA_INIT requests answered without state (no connection, no
+	// common proposal, another KE group). Those requests need no cookie,
+	// since they make no state, and cost the sender one datagram, so
+	// without a limit anyone could fill the log; the next line allowed
+	// says how many were suppressed.
+	unauthLogBurst  = 10
+	unauthLogWindow = 10 * time.Second
 )
 
 // cookieSecret is one generation of the cookie key.
@@ -300,4 +311,45 @@ func (e *Engine) halfOpenDone(sa *ikeSA) {
 	e.mu.Lock()
 	e.releaseSourceLocked(sa)
 	e.mu.Unlock()
+}
+
+// logLimiter admits unauthLogBurst lines per unauthLogWindow.
+type logLimiter struct {
+	mu         sync.Mutex
+	start      time.Time
+	n          int
+	suppressed int
+}
+
+// allow reports whether a line may be logged at now, and how many lines
+// were suppressed since the last one allowed.
+func (l *logLimiter) allow(now time.Time) (ok bool, suppressed int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Sub(l.start) >= unauthLogWindow || now.Before(l.start) {
+		l.start, l.n = now, 0
+	}
+	if l.n >= unauthLogBurst {
+		l.suppressed++
+		return false, 0
+	}
+	l.n++
+	suppressed, l.suppressed = l.suppressed, 0
+	return true, suppressed
+}
+
+// logUnauth logs a line about an unauthenticated IKE_SA_INIT request,
+// rate limited.
+func (e *Engine) logUnauth(level slog.Level, msg string, args ...any) {
+	if !e.log.Enabled(context.Background(), level) {
+		return
+	}
+	ok, suppressed := e.unauthLog.allow(e.clock.Now())
+	if !ok {
+		return
+	}
+	if suppressed > 0 {
+		args = append(args, "suppressed", suppressed)
+	}
+	e.log.Log(context.Background(), level, msg, args...)
 }

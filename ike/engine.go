@@ -73,10 +73,12 @@ type Engine struct {
 
 	// halfSrc counts half-open SAs per source address for
 	// Config.BlockThreshold, and halfOf says what each counts there;
-	// cookies holds the COOKIE secrets (dos.go).
-	halfSrc map[netip.Addr]halfOpenSource
-	halfOf  map[*ikeSA]halfOpenEntry
-	cookies cookieJar
+	// cookies holds the COOKIE secrets; unauthLog limits the lines
+	// unauthenticated requests log (dos.go).
+	halfSrc   map[netip.Addr]halfOpenSource
+	halfOf    map[*ikeSA]halfOpenEntry
+	cookies   cookieJar
+	unauthLog logLimiter
 
 	counters counters
 }

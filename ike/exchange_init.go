@@ -408,7 +408,7 @@ func (e *Engine) handleInitRequest(p Packet, h message.Header) {
 	}
 	conns := e.candidates(p.Local.Addr(), p.Remote.Addr())
 	if len(conns) == 0 {
-		e.log.Warn("ike: no connection for IKE_SA_INIT, sending NO_PROPOSAL_CHOSEN", "local", p.Local.String(), "remote", p.Remote.String())
+		e.logUnauth(slog.LevelWarn, "ike: no connection for IKE_SA_INIT, sending NO_PROPOSAL_CHOSEN", "local", p.Local.String(), "remote", p.Remote.String())
 		e.counters.noProposal.Add(1)
 		e.stateless(p, h, &message.Notify{NotifyType: message.NoProposalChosen})
 		return
@@ -431,7 +431,7 @@ func (e *Engine) handleInitRequest(p Packet, h message.Header) {
 		matching = append(matching, c)
 	}
 	if conn == nil {
-		e.log.Warn("ike: no acceptable IKE proposal, sending NO_PROPOSAL_CHOSEN", "conn", conns[0].Name, "remote", p.Remote.String(), "err", firstErr.Error())
+		e.logUnauth(slog.LevelWarn, "ike: no acceptable IKE proposal, sending NO_PROPOSAL_CHOSEN", "conn", conns[0].Name, "remote", p.Remote.String(), "err", firstErr.Error())
 		e.counters.noProposal.Add(1)
 		e.stateless(p, h, &message.Notify{NotifyType: message.NoProposalChosen})
 		return
@@ -444,7 +444,7 @@ func (e *Engine) handleInitRequest(p Packet, h message.Header) {
 	}
 	if kep.Group != st.KE {
 		// RFC 7296 1.2: name the group we want; keep no state.
-		e.log.Info("ike: peer sent KE for another group, sending INVALID_KE_PAYLOAD", "conn", conn.Name, "remote", p.Remote.String(), "got", kep.Group.String(), "want", st.KE.String())
+		e.logUnauth(slog.LevelInfo, "ike: peer sent KE for another group, sending INVALID_KE_PAYLOAD", "conn", conn.Name, "remote", p.Remote.String(), "got", kep.Group.String(), "want", st.KE.String())
 		e.counters.invalidKE.Add(1)
 		e.stateless(p, h, &message.Notify{NotifyType: message.InvalidKEPayload, Data: message.InvalidKEData(st.KE)})
 		return

@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"runtime"
 	"runtime/metrics"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -443,6 +444,29 @@ func TestDoSDefences(t *testing.T) {
 			h.wantAccepted(h.send(x, ok))
 			if c := h.counters(); c.Oversized != 1 || h.halfOpen().Total != 1 {
 				h.t.Errorf("Oversized %d, %d half-open; want 1 and 1", c.Oversized, h.halfOpen().Total)
+			}
+		},
+	}, {
+		rule: "unauthenticated log volume", name: "10 lines per 10 s about stateless answers",
+		config: nil, // the responder's connection admits addrA only
+		run: func(h dosHarness) {
+			const line = "no connection for IKE_SA_INIT"
+			for range 100 {
+				ms := h.send(x, newInitReq(h.t))
+				if len(ms) != 1 || ms[0].Payloads.Notify(message.NoProposalChosen) == nil {
+					h.t.Fatalf("answers %v, want NO_PROPOSAL_CHOSEN", ms)
+				}
+			}
+			if n := strings.Count(h.p.b.log.String(), line); n != 10 {
+				h.t.Errorf("%d lines for 100 requests, want 10", n)
+			}
+			h.p.clk.Advance(10 * time.Second)
+			h.send(x, newInitReq(h.t))
+			if log := h.p.b.log.String(); strings.Count(log, line) != 11 || !strings.Contains(log, "suppressed=90") {
+				h.t.Errorf("after the window: %d lines, want 11, the last with suppressed=90:\n%s", strings.Count(log, line), log)
+			}
+			if c := h.counters(); c.NoProposal != 101 {
+				h.t.Errorf("NoProposal %d, want every request counted (101)", c.NoProposal)
 			}
 		},
 	}} {
