@@ -267,7 +267,9 @@ func (e *Engine) addHalfOpen(sa *ikeSA, key halfOpenKey, verified bool) bool {
 		e.counters.halfOpenRejected.Add(1)
 		return false
 	}
-	if verified && l.block > 0 && counts.verified >= l.block {
+	if l.block > 0 && (counts.verified >= l.block && verified || counts.all >= l.block && !verified) {
+		// The first: as in admitInit. The second: unverified requests
+		// from this source raced past admitInit's cookie demand.
 		e.counters.blocked.Add(1)
 		return false
 	}

@@ -467,10 +467,9 @@ type Counters struct {
 	UnknownSPI uint64 // for an IKE SA that does not exist
 	BadICV     uint64 // failed integrity check or decryption (RFC 7296 2.21.1)
 	Unexpected uint64 // wrong message ID, role or exchange for the SA's state, stale responses
-	// Blocked: IKE_SA_INIT requests with a valid cookie dropped because
-	// their source address already has Config.BlockThreshold half-open
-	// SAs (strongswan.conf charon.block_threshold; charon logs "peer too
-	// aggressive").
+	// Blocked: IKE_SA_INIT requests dropped because their source address
+	// already has Config.BlockThreshold half-open SAs (strongswan.conf
+	// charon.block_threshold; charon logs "peer too aggressive").
 	Blocked uint64
 	// Oversized: IKE_SA_INIT requests dropped for exceeding 10000 bytes
 	// (charon.max_packet's default), which bounds a half-open SA's memory.
