@@ -46,6 +46,19 @@ type childSA struct {
 	rekeyTimer  Timer
 	expireTimer Timer
 	retries     int
+	// The answering end of an exchange that replaces a CHILD_SA installs
+	// the new inbound state at once and the outbound one only once the
+	// initiator can receive on it (deferout.go). pendingOut holds the
+	// outbound state, keys included, until then; madeBy is the message ID
+	// of the peer's request that created this SA, madeInAuth whether that
+	// was IKE_AUTH; successor is the SA that replaces this one.
+	pendingOut  *xfrm.State
+	madeBy      uint32
+	madeInAuth  bool
+	outTimer    Timer
+	successor   *childSA
+	outIn       bool // the outbound state is in the kernel (deferout.go)
+	inboundOnly bool // the losing end's redundant SA of a rekey collision
 }
 
 // Lifetimes when a connection leaves them unset: strongSwan's ipsec.conf
@@ -253,6 +266,19 @@ func (sa *ikeSA) releaseSPI(ch *childSA) {
 // installs the pair. initiator is whether this end initiated the exchange
 // that created it.
 func (sa *ikeSA) install(ch *childSA, initiator bool) error {
+	return sa.installChild(ch, initiator, false)
+}
+
+// installInbound is install for the responder of a CHILD_SA rekey: only
+// the inbound state goes into the kernel now (the policies are the
+// replaced SA's, same reqid). Linux sends on the newest outbound state,
+// and the initiator can receive on the new SA only once it has our
+// answer; so the outbound state waits for installOutbound.
+func (sa *ikeSA) installInbound(ch *childSA) error {
+	return sa.installChild(ch, false, true)
+}
+
+func (sa *ikeSA) installChild(ch *childSA, initiator, deferOut bool) error {
 	c := sa.conn
 	enc, err := xfrmEncryption(ch.suite.Encr, ch.suite.EncrKeyBits)
 	if err != nil {
@@ -311,18 +337,29 @@ func (sa *ikeSA) install(ch *childSA, initiator bool) error {
 	}
 	ctx, cancel := kernelCtx()
 	defer cancel()
-	if err := sa.e.kernel.InstallChildSA(ctx, &k); err != nil {
-		clear(k.In.EncKey)
-		clear(k.In.IntegKey)
-		clear(k.Out.EncKey)
-		clear(k.Out.IntegKey)
+	if deferOut {
+		if err := sa.e.kernel.InstallState(ctx, &k.In); err != nil {
+			clearKeys(&k.In)
+			clearKeys(&k.Out)
+			return fmt.Errorf("ike: conn %s: installing CHILD_SA inbound state: %w", c.Name, err)
+		}
+		out := k.Out
+		ch.pendingOut = &out
+		ch.madeBy, ch.madeInAuth = sa.peerNext, sa.state != stateEstablished
+	} else if err := sa.e.kernel.InstallChildSA(ctx, &k); err != nil {
+		clearKeys(&k.In)
+		clearKeys(&k.Out)
 		return fmt.Errorf("ike: conn %s: installing CHILD_SA: %w", c.Name, err)
 	}
 	// The Installer owns the key copies it was given; the engine keeps
-	// none (DeleteChildSA needs only SPIs, addresses and selectors).
+	// none (DeleteChildSA needs only SPIs, addresses and selectors), but
+	// for a deferred outbound state until it is installed.
 	k.In.EncKey, k.In.IntegKey, k.Out.EncKey, k.Out.IntegKey = nil, nil, nil, nil
 	ch.kernel = k
 	ch.installed = true
+	if !deferOut {
+		sa.outInstalled(ch)
+	}
 	now := sa.e.clock.Now()
 	ch.created = now
 	if lim.SoftTime > 0 {
@@ -332,6 +369,50 @@ func (sa *ikeSA) install(ch *childSA, initiator bool) error {
 		ch.expireAt = now.Add(lim.HardTime)
 	}
 	return nil
+}
+
+// installOutbound puts a deferred outbound state into the kernel, after
+// which Linux sends on it.
+func (sa *ikeSA) installOutbound(ch *childSA, why string) {
+	out := ch.pendingOut
+	if out == nil {
+		return
+	}
+	ch.pendingOut = nil
+	if ch.outTimer != nil {
+		ch.outTimer.Stop()
+		ch.outTimer = nil
+	}
+	defer clearKeys(out)
+	if !ch.installed || ch.replaced || ch.deleting {
+		return // superseded or on its way out: it never sends
+	}
+	ctx, cancel := kernelCtx()
+	defer cancel()
+	if err := sa.e.kernel.InstallState(ctx, out); err != nil {
+		sa.logAt(slog.LevelError, "ike: installing the outbound state of a rekeyed CHILD_SA", "child_id", ch.uid, "spi_out", fmt.Sprintf("%08x", ch.spiOut), "err", err)
+		return
+	}
+	sa.outInstalled(ch)
+	sa.logAt(slog.LevelDebug, "ike: rekeyed CHILD_SA now sends", "child_id", ch.uid, "spi_out", fmt.Sprintf("%08x", ch.spiOut), "reason", why)
+}
+
+// dropPendingOut forgets a deferred outbound state that will never be
+// installed.
+func dropPendingOut(ch *childSA) {
+	if ch.pendingOut != nil {
+		clearKeys(ch.pendingOut)
+		ch.pendingOut = nil
+	}
+	if ch.outTimer != nil {
+		ch.outTimer.Stop()
+		ch.outTimer = nil
+	}
+}
+
+func clearKeys(s *xfrm.State) {
+	clear(s.EncKey)
+	clear(s.IntegKey)
 }
 
 func reverse(e *xfrm.Encap) *xfrm.Encap {
@@ -386,6 +467,7 @@ func (sa *ikeSA) childUp(ch *childSA) {
 // removeChild takes a CHILD_SA out of the kernel and reports it down.
 func (sa *ikeSA) removeChild(ch *childSA, reason string) {
 	sa.stopChildTimers(ch)
+	dropPendingOut(ch)
 	if !ch.installed {
 		sa.releaseSPI(ch)
 		return
@@ -396,6 +478,7 @@ func (sa *ikeSA) removeChild(ch *childSA, reason string) {
 		sa.logAt(slog.LevelError, "ike: removing CHILD_SA from the kernel", "child_id", ch.uid, "err", err)
 	}
 	ch.installed = false
+	sa.outRemoved(ch)
 	if ch.replaced {
 		// Superseded by a rekey: EventChildRekeyed reported the change,
 		// and the CHILD_SA as the daemon sees it (updown, traps) stays up.

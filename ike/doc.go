@@ -75,10 +75,16 @@
 // lifetime - margintime - random(rekeyfuzz% of margintime), on the
 // kernel's soft expire (Engine.KernelEvent, which also carries the
 // lifebytes/lifepackets soft limits given to the kernel) and, with
-// rekey=no, deleted at the hard lifetime. Make-before-break: the responder
-// installs the new pair when it answers, the initiator when the answer
-// arrives, and the old pair is deleted with a Delete exchange afterwards;
-// its inbound state stays until the peer confirms. Replaced SAs go without
+// rekey=no, deleted at the hard lifetime. Make-before-break: Linux sends
+// on the newest outbound state of a reqid, so the end that answers (a
+// CHILD_SA rekey, or the IKE_AUTH of a reauthentication) installs the new
+// inbound state at once and the new outbound state only when the initiator
+// shows it has the answer: it deletes the old SA, sends a later request,
+// or its ESP arrives on the new SA (deferout.go). The initiator installs
+// the pair when the answer arrives and deletes the old one; an SA being
+// deleted stops sending at once, its inbound state stays until the peer
+// confirms. The loser of a rekey collision never sends on its redundant
+// SA. Replaced SAs go without
 // EventChildDown; EventChildRekeyed reports the new one. IKE SAs are
 // rekeyed (rekey=yes, reauth=no) at ikelifetime - margintime (RFC 7296
 // 2.18), their CHILD_SAs moving to the new SA untouched in the kernel.
@@ -105,7 +111,8 @@
 // that keeps duplicates (strongSwan), end with one IKE SA and one CHILD_SA
 // pair. Config.UniqueIDs follows strongSwan: yes and replace delete older
 // IKE SAs of the same identities and connection (cygnet runs one IKE SA per
-// connection), no only when the new one carries
+// connection; when we answered the new one, the old one goes only once the
+// peer shows it holds the new one), no only when the new one carries
 // INITIAL_CONTACT (RFC 7296 2.4; a restarted peer's SAs are removed at once,
 // with one unretransmitted Delete in case the path reordered), never keeps
 // them all, keep refuses the new one.
@@ -124,10 +131,7 @@
 // implement xfrm.EncapUpdater); a new address is not followed.
 //
 // Not yet implemented: keyingtries back-off in the engine (the daemon's
-// initiate loop retries, with jitter), the responder's delayed
-// outbound SA after a CHILD_SA rekey (it installs both directions when it
-// answers, so packets it sends before the initiator has the answer are
-// lost), MOBIKE and address changes, further
+// initiate loop retries, with jitter), MOBIKE and address changes, further
 // CHILD_SAs with CREATE_CHILD_SA (refused with NO_ADDITIONAL_SAS), deleting
 // a single CHILD_SA through the API, EAP.
 package ike

@@ -71,6 +71,9 @@ type Engine struct {
 	upList []upEntry
 	estSeq uint64
 
+	// outs counts the installed outbound states per reqid (deferout.go).
+	outs outRegistry
+
 	// halfSrc counts half-open SAs per source address for
 	// Config.BlockThreshold, and halfOf says what each counts there;
 	// cookies holds the COOKIE secrets; unauthLog limits the lines

@@ -214,6 +214,11 @@ func (sa *ikeSA) acceptChild(ch *childSA, ps message.Payloads) error {
 	ch.tsLocal, ch.tsRemote = l, r
 	ch.suite, ch.proposal = st, sap.Proposals[0]
 	ch.spiOut = beUint32(sap.Proposals[0].SPI)
+	if ch.inboundOnly {
+		err := sa.installInbound(ch)
+		dropPendingOut(ch)
+		return err
+	}
 	return sa.install(ch, true)
 }
 
@@ -399,7 +404,14 @@ func (sa *ikeSA) respondChild(ps message.Payloads) ([]message.Payload, *childSA,
 	ch.suite, ch.spiOut, ch.tsLocal, ch.tsRemote = st, beUint32(chosen.SPI), localTS, remoteTS
 	chosen.SPI = spiBytes32(ch.spiIn)
 	ch.proposal = chosen
-	if err := sa.install(ch, false); err != nil {
+	install := sa.install
+	if sa.e.outs.count(ch.reqid) > 0 {
+		// Another CHILD_SA of the connection carries the traffic (this is
+		// a reauthentication, or a restarted peer's new SA): keep sending
+		// on it until the initiator can receive on this one (deferout.go).
+		install = func(ch *childSA, _ bool) error { return sa.installInbound(ch) }
+	}
+	if err := install(ch, false); err != nil {
 		sa.releaseSPI(ch)
 		return refuse(message.NoProposalChosen, err)
 	}

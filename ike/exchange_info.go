@@ -27,6 +27,11 @@ func (sa *ikeSA) handleInformational(h message.Header, raw []byte, ps message.Pa
 					// The peer names its inbound SPI, our outbound one
 					// (RFC 7296 1.4.1); we answer with ours.
 					if ch := sa.takeChildByOutSPI(beUint32(spi)); ch != nil {
+						if n := ch.successor; n != nil && sa.hasChild(n) {
+							// The rekey's initiator has the new SA: send
+							// on it before the old one goes.
+							sa.installOutbound(n, "the initiator deleted the old CHILD_SA")
+						}
 						sa.removeChild(ch, "deleted by peer")
 						if !ch.deleting {
 							// RFC 7296 1.4.1: when both ends delete at

@@ -3,7 +3,6 @@ package ike
 import (
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 )
 
@@ -29,17 +28,23 @@ const (
 )
 
 // scheduleReauth sets the reauthentication time of a newly established
-// IKE SA: ikelifetime - margintime - random(rekeyfuzz% of margintime), as
-// for CHILD_SA rekeys, so that two ends with the same settings rarely
-// start at the same instant. The SA's hard end, if reauthentication keeps
-// failing, is ikelifetime after establishment.
+// IKE SA: ikelifetime - margintime - random(rekeyfuzz% of margintime) for
+// the original initiator, as for CHILD_SA rekeys, and half the margin
+// later for the original responder. The SA's hard end, if
+// reauthentication keeps failing, is ikelifetime after establishment.
 func (sa *ikeSA) scheduleReauth(life, margin time.Duration) {
 	c := sa.conn
 	fuzz := time.Duration(int64(margin) / 100 * int64(max(c.RekeyFuzz, 0)))
-	if fuzz > 0 {
-		fuzz = time.Duration(rand.Int64N(int64(fuzz) + 1))
+	// From the engine's random source, so seeded tests replay exactly.
+	at := life - margin - sa.e.randDuration(fuzz+1)
+	if !sa.initiator {
+		// The original responder waits half the margin longer (and half
+		// the fuzz): with the same settings on both ends the initiator
+		// reauthenticates first, and both doing it at once (each end's
+		// new SA answered by the other, one of them then deleted) stays
+		// the exception, for when the initiator's attempt is late.
+		at = life - margin/2 - sa.e.randDuration(fuzz/2+1)
 	}
-	at := life - margin - fuzz
 	if at < margin/2 {
 		at = margin / 2
 	}
@@ -124,11 +129,20 @@ func (n *ikeSA) reauthReport(established bool, err error) {
 	}
 	n.reauthReported = true
 	n.fx.after = append(n.fx.after, func() {
+		// n may have been deleted since as the loser of a simultaneous
+		// initiation (unique.go runs first): the peer reauthenticated at
+		// the same time, and its new IKE SA replaces old.
+		n.lock()
+		alive := n.state == stateEstablished
+		n.unlock()
 		old.lock()
 		defer old.unlock()
-		if established {
+		switch {
+		case established && alive:
 			old.reauthDone(n)
-		} else {
+		case established:
+			old.reauthSuperseded()
+		default:
 			old.reauthFailed(err)
 		}
 	})
@@ -140,6 +154,20 @@ func (sa *ikeSA) reauthDone(n *ikeSA) {
 	sa.reauthBy = n
 	sa.logAt(slog.LevelInfo, "ike: IKE_SA reauthenticated", "new_ike_id", n.uid)
 	sa.startDelete(fmt.Sprintf("reauthenticated by IKE_SA %d", n.uid))
+}
+
+// reauthSuperseded: our new IKE SA lost to the one the peer made by
+// reauthenticating at the same time. The peer deletes the old SA once its
+// new one is up; should it not, the old SA ends at its lifetime.
+func (sa *ikeSA) reauthSuperseded() {
+	sa.reauthing = false
+	if sa.state != stateEstablished {
+		return
+	}
+	sa.logAt(slog.LevelInfo, "ike: the peer's simultaneous reauthentication replaces this IKE_SA")
+	if !sa.reauthEnd.IsZero() {
+		sa.armReauth(sa.reauthEnd)
+	}
 }
 
 // reauthFailed schedules another attempt while the old SA has time left,

@@ -52,6 +52,9 @@ func TestReauth(t *testing.T) {
 			reauthConn(&a.Connections[0], false)
 			a.Connections[0].IKELifetime = 3 * time.Hour
 			reauthConn(&b.Connections[0], true)
+			// The original responder reauthenticates half the margin
+			// later: at 60 - 18/2 = 51 min, as the initiator would.
+			b.Connections[0].MarginTime = 18 * time.Minute
 			b.Connections[0].Remote.Addr = netip.Addr{}
 		}, "b"},
 		{"RFC 7296 2.8.3, 2.4", "peer with uniqueids=no keeps the old SA until the Delete", func(a, b *ike.Config) {
@@ -149,6 +152,9 @@ func TestReauthCollision(t *testing.T) {
 		p := newPair(t, func(a, b *ike.Config) {
 			reauthConn(&a.Connections[0], true)
 			reauthConn(&b.Connections[0], true)
+			// The responder's timer, half its margin later, fires with
+			// the initiator's: both at 51 min.
+			b.Connections[0].MarginTime = 18 * time.Minute
 		})
 		if err := p.initiate(t); err != nil {
 			t.Fatal(err)
@@ -224,6 +230,28 @@ func TestReauthFailure(t *testing.T) {
 	}
 	if !strings.Contains(la, "lifetime expired without reauthentication") {
 		t.Error("old SA not deleted at ikelifetime")
+	}
+}
+
+// TestReauthInitiatorFirst: with the same settings on both ends the
+// original initiator reauthenticates and the responder, whose timer is
+// half the margin later, does not.
+func TestReauthInitiatorFirst(t *testing.T) {
+	t.Log("checks RFC 7296 2.8.3 (one end reauthenticates)")
+	p := newPair(t, func(a, b *ike.Config) {
+		reauthConn(&a.Connections[0], true)
+		reauthConn(&b.Connections[0], true)
+	})
+	if err := p.initiate(t); err != nil {
+		t.Fatal(err)
+	}
+	p.clk.Advance(56 * time.Minute)
+	if !strings.Contains(p.a.log.String(), "IKE_SA reauthenticated") || strings.Contains(p.b.log.String(), "reauthenticating IKE_SA") {
+		t.Error("want A alone to reauthenticate")
+	}
+	checkOnePair(t, p.a, p.b)
+	if sa := established(t, p.a); !sa.Initiator {
+		t.Error("A is no longer the initiator")
 	}
 }
 

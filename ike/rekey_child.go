@@ -90,15 +90,16 @@ func (sa *ikeSA) armChildTimers(ch *childSA) {
 		defer sa.unlock()
 		sa.childExpired(ch)
 	})
+	sa.armOutCheck(ch)
 }
 
 func (sa *ikeSA) stopChildTimers(ch *childSA) {
-	for _, t := range []Timer{ch.rekeyTimer, ch.expireTimer} {
+	for _, t := range []Timer{ch.rekeyTimer, ch.expireTimer, ch.outTimer} {
 		if t != nil {
 			t.Stop()
 		}
 	}
-	ch.rekeyTimer, ch.expireTimer = nil, nil
+	ch.rekeyTimer, ch.expireTimer, ch.outTimer = nil, nil, nil
 }
 
 // hasChild reports whether ch is one of the SA's current CHILD_SAs.
@@ -277,6 +278,11 @@ func (sa *ikeSA) onChildRekeyResponse(old *childSA, r *childRekey, ps message.Pa
 		next.gir = gir
 	}
 	next.ni, next.nr = r.ni, bytes.Clone(np.Data)
+	if p := old.collide; p != nil && sa.hasChild(old) && lowestNonceIn(r.ni, next.nr, p.ni, p.nr) {
+		// We lose the collision (decided below): next is redundant and
+		// must never carry traffic, the peer never sends on it either.
+		next.inboundOnly = true
+	}
 	if err := sa.acceptChild(next, ps); err != nil {
 		clear(next.gir)
 		fail(err.Error())
@@ -302,9 +308,10 @@ func (sa *ikeSA) onChildRekeyResponse(old *childSA, r *childRekey, ps message.Pa
 			return
 		}
 		sa.logAt(slog.LevelInfo, "ike: CHILD_SA rekey collision won", "child_id", old.uid)
-		// The peer deletes its redundant replacement.
+		// The peer deletes its redundant replacement, which never sends.
 		p.replaced = true
 		sa.stopChildTimers(p)
+		dropPendingOut(p)
 	}
 	old.replaced = true
 	sa.deleteChild(old, "rekeyed")
@@ -343,6 +350,7 @@ func (sa *ikeSA) deleteChild(ch *childSA, reason string) {
 	}
 	ch.deleting = true
 	sa.stopChildTimers(ch)
+	sa.retireOutbound(ch)
 	done := func() {
 		if sa.takeChild(ch) {
 			sa.removeChild(ch, reason)
@@ -468,9 +476,10 @@ func (sa *ikeSA) handleCreateChild(h message.Header, raw []byte, ps message.Payl
 	}
 	chosen.SPI = spiBytes32(next.spiIn)
 	next.proposal = chosen
-	// The responder installs both directions now: the initiator sends on
-	// the new SA only once it has our answer (RFC 7296 2.8).
-	if err := sa.install(next, false); err != nil {
+	// The initiator sends on the new SA only once it has our answer (RFC
+	// 7296 2.8), and can receive on it only from then on: the inbound
+	// state goes in now, the outbound one when the initiator deletes old.
+	if err := sa.installInbound(next); err != nil {
 		sa.releaseSPI(next)
 		sa.logAt(slog.LevelError, "ike: installing rekeyed CHILD_SA", "err", err)
 		notify(message.NoProposalChosen, nil)
@@ -492,6 +501,7 @@ func (sa *ikeSA) handleCreateChild(h message.Header, raw []byte, ps message.Payl
 	}
 	// The peer deletes old once it has our answer (or we do, winning a
 	// collision).
+	old.successor = next
 	old.replaced = true
 	sa.stopChildTimers(old)
 }

@@ -293,6 +293,7 @@ func (sa *ikeSA) handleResponse(p Packet, h message.Header) {
 	}
 	if sa.state == stateEstablished {
 		sa.lastIn = e.clock.Now()
+		sa.peerProgress(0, true)
 	}
 	if sa.remote != p.Remote && sa.state != stateInitSent {
 		// A response from elsewhere is only accepted when it is
@@ -378,6 +379,7 @@ func (sa *ikeSA) handleRequest(p Packet, h message.Header) {
 	}
 	if sa.state == stateEstablished {
 		sa.lastIn = e.clock.Now()
+		sa.peerProgress(h.MessageID, false)
 	}
 	if sa.remote != p.Remote {
 		// Authenticated: follow the peer (NAT-T port switch, RFC 7296 2.23).
@@ -571,6 +573,9 @@ func (sa *ikeSA) startDelete(reason string) {
 	}
 	sa.state = stateDeleting
 	sa.logAt(slog.LevelInfo, "ike: deleting IKE_SA", "reason", reason)
+	for _, ch := range sa.children {
+		sa.retireOutbound(ch)
+	}
 	done := func(*message.Message, message.Payloads) { sa.destroy(reason, nil) }
 	sa.request(message.Informational, []message.Payload{&message.Delete{Protocol: message.ProtoIKE}}, done, func() { sa.destroy(reason+", peer did not confirm", nil) })
 }

@@ -1,6 +1,7 @@
 package ike_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -24,6 +25,9 @@ type lossy struct {
 	rng       *rand.Rand
 	loss, dup float64
 	healed    bool
+	// watch runs before every delivery: an instant where traffic could
+	// arrive.
+	watch func()
 }
 
 func (l *lossy) pump(maxRounds int) {
@@ -39,6 +43,9 @@ func (l *lossy) pump(maxRounds int) {
 			l.rng.Shuffle(len(batch), func(i, j int) { batch[i], batch[j] = batch[j], batch[i] })
 		}
 		for _, p := range batch {
+			if l.watch != nil {
+				l.watch()
+			}
 			if !l.healed && l.rng.Float64() < l.loss {
 				continue
 			}
@@ -89,8 +96,8 @@ func TestLossyLifecycleSimulation(t *testing.T) {
 	}
 	simStats.Lock()
 	defer simStats.Unlock()
-	t.Logf("%d seeds x %d events: %d CHILD_SA rekeys, %d IKE_SA rekeys, %d reauthentications, %d IKE_SAs set up (on the pairs' surviving engines)",
-		seeds, events, simStats.childRekeys, simStats.ikeRekeys, simStats.reauths, simStats.ikeUps)
+	t.Logf("%d seeds x %d events: %d CHILD_SA rekeys, %d IKE_SA rekeys, %d reauthentications, %d IKE_SAs set up (on the pairs' surviving engines); %d delivery instants with both ends up checked for a receivable newest outbound SA",
+		seeds, events, simStats.childRekeys, simStats.ikeRekeys, simStats.reauths, simStats.ikeUps, simStats.instants)
 	if simStats.childRekeys < seeds || simStats.ikeRekeys == 0 || simStats.reauths == 0 {
 		t.Error("the simulation did not exercise rekeying")
 	}
@@ -113,6 +120,41 @@ func runSimulation(t *testing.T, seed uint64, events int) {
 	p.a = newNode(t, p.link, p.clk, ca, addrA, p.rand())
 	p.b = newNode(t, p.link, p.clk, cb, addrB, p.rand())
 	net := &lossy{q: holdPackets(p.link), rng: rng, loss: rng.Float64() * 0.3, dup: rng.Float64() * 0.1}
+	var instants, gaps int
+	var firstGap string
+	// window: a delete or restart happened and the two ends have not yet
+	// converged on one IKE SA again; traffic may be lost meanwhile.
+	window := false
+	lost := map[*side]int{}
+	net.watch = func() {
+		for _, x := range []*side{p.a, p.b} {
+			// An end that gave its peer up (DPD, or a request's
+			// retransmissions exhausted under the loss) restarts: a
+			// restart window too.
+			if n := peerLosses(x); n != lost[x] {
+				lost[x] = n
+				window = true
+			}
+		}
+		if window {
+			if !converged(p.a, p.b) {
+				return
+			}
+			window = false
+		}
+		for _, d := range [][2]*side{{p.a, p.b}, {p.b, p.a}} {
+			up, gap := kernelGap(d[0], d[1])
+			if up {
+				instants++
+			}
+			if gap {
+				gaps++
+				if firstGap == "" {
+					firstGap = fmt.Sprintf("at %v:\nsender\n  %s\nreceiver\n  %s", p.clk.Now().Format(time.TimeOnly), strings.Join(d[0].kernel.Render(), "\n  "), strings.Join(d[1].kernel.Render(), "\n  ")) + "\nSENDERLOG\n" + tailLines(d[0].log.String(), 40) + "\nRECEIVERLOG\n" + tailLines(d[1].log.String(), 40)
+				}
+			}
+		}
+	}
 	// Initiate and Terminate with a done context return once their
 	// requests are sent; the exchanges go on.
 	done, cancel := context.WithCancel(context.Background())
@@ -142,11 +184,13 @@ func runSimulation(t *testing.T, seed uint64, events int) {
 			net.settle(p.clk, d, 5*time.Second)
 			log = append(log, fmt.Sprintf("wait %v", d))
 		case k < 9: // delete and set up again
+			window = true
 			_ = s.e.Terminate(done, "ab")
 			net.settle(p.clk, 3*time.Minute, 5*time.Second)
 			initiate(s)
 			log = append(log, "delete")
 		default: // kill -9 and restart
+			window = true
 			s = p.restart(t, s, s.cfg)
 			initiate(s)
 			log = append(log, "restart")
@@ -177,7 +221,11 @@ func runSimulation(t *testing.T, seed uint64, events int) {
 		t.Logf("A log:\n%s", p.a.log.String())
 	}
 	checkOnePair(t, p.a, p.b)
+	if gaps > 0 {
+		t.Errorf("seed %d: %d of %d instants with both ends up had no inbound SA for the sender's newest outbound one; first %s", seed, gaps, instants, firstGap)
+	}
 	simStats.Lock()
+	simStats.instants += instants
 	simStats.childRekeys += countEvents(p.a, ike.EventChildRekeyed) + countEvents(p.b, ike.EventChildRekeyed)
 	simStats.ikeRekeys += countEvents(p.a, ike.EventIKERekeyed) + countEvents(p.b, ike.EventIKERekeyed)
 	simStats.ikeUps += countEvents(p.a, ike.EventIKEUp) + countEvents(p.b, ike.EventIKEUp)
@@ -199,4 +247,57 @@ func hasChild(s *side) bool {
 var simStats struct {
 	sync.Mutex
 	childRekeys, ikeRekeys, ikeUps, reauths int
+	instants                                int
+}
+
+// peerLosses counts the IKE SAs s removed because the peer stopped
+// answering.
+func peerLosses(s *side) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, ev := range s.events {
+		if ev.Type == ike.EventIKEDown && (strings.Contains(ev.Reason, "peer dead") || strings.Contains(ev.Reason, "not responding")) {
+			n++
+		}
+	}
+	return n
+}
+
+// converged reports whether x and y hold the same single established IKE
+// SA with one CHILD_SA each.
+func converged(x, y *side) bool {
+	sx, sy := x.e.Status().IKESAs, y.e.Status().IKESAs
+	return len(sx) == 1 && len(sy) == 1 && sx[0].State == "ESTABLISHED" && sy[0].State == "ESTABLISHED" &&
+		sx[0].SPIi == sy[0].SPIi && sx[0].SPIr == sy[0].SPIr && len(sx[0].Children) == 1 && len(sy[0].Children) == 1
+}
+
+// kernelGap looks at one direction as Linux would send: on the newest
+// outbound state, which must have its inbound twin, same keys, at the
+// receiver. It is only asked while both ends consider the connection up
+// (up): a deleted or restarted end is a window where loss is expected.
+func kernelGap(x, y *side) (up, gap bool) {
+	if !hasChild(x) || !hasChild(y) {
+		return false, false
+	}
+	var newest *xfrm.State
+	states := x.kernel.States()
+	for i := range states {
+		if states[i].Dir == xfrm.Out {
+			newest = &states[i]
+		}
+	}
+	if newest == nil {
+		return true, true
+	}
+	in, ok := y.kernel.State(newest.ID())
+	return true, !ok || in.Dir != xfrm.In || !bytes.Equal(in.EncKey, newest.EncKey)
+}
+
+func tailLines(s string, n int) string {
+	l := strings.Split(s, "\n")
+	if len(l) > n {
+		l = l[len(l)-n:]
+	}
+	return strings.Join(l, "\n")
 }

@@ -120,6 +120,10 @@ func (e *Engine) enforceUnique(sa *ikeSA) {
 		sa     *ikeSA
 		silent bool // the peer restarted: remove locally
 		reason string
+		// delay: delete once the peer's retransmissions of IKE_AUTH would
+		// be over (retransmit.span), so that it has our response, and the
+		// new CHILD_SA, before the old one goes.
+		delay bool
 	}
 	var acts []action
 	e.mu.Lock()
@@ -144,7 +148,7 @@ func (e *Engine) enforceUnique(sa *ikeSA) {
 			// RFC 7296 2.4: the peer says this is its only IKE SA with
 			// us, so every SA established before this one started is a
 			// leftover of a restart.
-			acts = append(acts, action{o.sa, true, "peer sent INITIAL_CONTACT"})
+			acts = append(acts, action{o.sa, true, "peer sent INITIAL_CONTACT", false})
 		case sameConn && o.initiator != n.initiator && o.seq > n.startSeq:
 			// Both negotiations were under way at the same time: the two
 			// ends initiated at once. An SA that was up before this one
@@ -152,18 +156,27 @@ func (e *Engine) enforceUnique(sa *ikeSA) {
 			// replaces (reauth.go), handled by the cases below and by the
 			// reauthenticating end's own Delete.
 			l := duplicateLoser(o, n)
-			acts = append(acts, action{l.sa, false, "duplicate of a simultaneously initiated IKE_SA"})
+			acts = append(acts, action{l.sa, false, "duplicate of a simultaneously initiated IKE_SA", false})
 		case (policy == UniqueIDsYes || policy == UniqueIDsReplace) && o.conn == n.conn:
 			// strongSwan: "replace" is "yes", a new IKE SA for the same
 			// identities replaces the old ones. Only within a connection:
 			// strongSwan would carry a second connection's CHILD_SA in the
 			// same IKE SA, cygnet negotiates an IKE SA per connection, and
 			// replacing across them would make the two flap.
-			acts = append(acts, action{o.sa, false, "replaced by a new IKE_SA (uniqueids=" + policy.String() + ")"})
+			// When we answered the new SA, the peer may not have our
+			// IKE_AUTH response yet (it is lost, say) and still sends on
+			// the old CHILD_SA: the old SA goes once the peer's
+			// retransmissions would be over, or earlier by the peer's own
+			// Delete (a reauthentication, reauth.go).
+			acts = append(acts, action{o.sa, false, "replaced by a new IKE_SA (uniqueids=" + policy.String() + ")", !n.initiator})
 		}
 	}
 	e.mu.Unlock()
 	for _, a := range acts {
+		if a.delay {
+			e.replaceLater(a.sa, sa, a.reason)
+			continue
+		}
 		a.sa.lock()
 		if a.sa.state == stateEstablished {
 			if a.silent {
@@ -174,6 +187,35 @@ func (e *Engine) enforceUnique(sa *ikeSA) {
 		}
 		a.sa.unlock()
 	}
+}
+
+// replaceLater deletes old once its replacement n has shown that the peer
+// holds it (its deferred outbound states are installed, deferout.go) or the
+// peer's retransmissions are over: an n the peer never completed (it gave
+// up on our IKE_AUTH answer) must not take the working old SA with it. The
+// check repeats every retransmission span while both stand.
+func (e *Engine) replaceLater(old, n *ikeSA, reason string) {
+	e.clock.AfterFunc(e.retry.span(), func() {
+		n.lock()
+		alive := n.state == stateEstablished
+		waiting := false
+		for _, ch := range n.children {
+			waiting = waiting || ch.pendingOut != nil
+		}
+		n.unlock()
+		if !alive {
+			return
+		}
+		if waiting {
+			e.replaceLater(old, n, reason)
+			return
+		}
+		old.lock()
+		defer old.unlock()
+		if old.state == stateEstablished {
+			old.startDelete(reason)
+		}
+	})
 }
 
 // dropForRestart removes an IKE SA whose peer restarted (RFC 7296 2.4):

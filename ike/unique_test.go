@@ -208,6 +208,14 @@ func TestUniqueIDs(t *testing.T) {
 			if c.wantErr != (err != nil) {
 				t.Fatalf("Initiate after restart: %v, want error %v", err, c.wantErr)
 			}
+			if !c.wantErr && len(p.b.kernel.States()) == 3 {
+				// B kept the old SA and sends on it (deferout.go) until
+				// the restarted peer's ESP shows up on the new one.
+				in := spisOf(p.b, xfrm.In)
+				p.b.kernel.Carry(xfrm.StateID{Dst: addrB, SPI: in[len(in)-1]}, 1)
+			} else if !c.wantErr && c.policyA == ike.UniqueIDsNever {
+				t.Errorf("B installed the new outbound state before the restarted peer used the SA:\n%v", p.b.kernel.Render())
+			}
 			// A Delete to the restarted peer is never answered: let it
 			// time out so that only live SAs remain.
 			p.clk.Advance(10 * time.Minute)

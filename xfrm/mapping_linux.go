@@ -41,13 +41,35 @@ func (h *Handle) UpdateEncap(ctx context.Context, s *State) error {
 	return h.UpdateState(ctx, &u)
 }
 
-// stateKeys reads the keys of one installed state.
-func (h *Handle) stateKeys(ctx context.Context, id StateID) (enc, integ []byte, err error) {
+// UsageReader is implemented by installers that can tell how many
+// packets an installed state has carried: the engine waits for the peer's
+// first packet on a new inbound state before it sends on the new outbound
+// one, when nothing else tells it that the peer has the new SA.
+type UsageReader interface {
+	StatePackets(ctx context.Context, id StateID) (uint64, error)
+}
+
+// StatePackets implements UsageReader.
+func (h *Handle) StatePackets(ctx context.Context, id StateID) (uint64, error) {
+	m, _, err := h.getState(ctx, id)
+	if err != nil {
+		return 0, err
+	}
+	s, err := parseState(m)
+	if err != nil {
+		return 0, err
+	}
+	return s.Packets, nil
+}
+
+// getState reads one installed state: the message and a description of
+// the request for errors.
+func (h *Handle) getState(ctx context.Context, id StateID) ([]byte, string, error) {
 	if !id.Dst.IsValid() || id.SPI == 0 {
-		return nil, nil, invalid("get state: missing destination or spi")
+		return nil, "", invalid("get state: missing destination or spi")
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, nil, err
+		return nil, "", err
 	}
 	msg := &nl.XfrmUsersaId{Spi: nl.Swap32(id.SPI), Family: family(id.Dst), Proto: unix.IPPROTO_ESP}
 	putAddr(&msg.Daddr, id.Dst)
@@ -56,12 +78,21 @@ func (h *Handle) stateKeys(ctx context.Context, id StateID) (enc, integ []byte, 
 	op := fmt.Sprintf("get state spi 0x%08x dst %v", id.SPI, id.Dst)
 	msgs, err := h.exec(req, nl.XFRM_MSG_NEWSA)
 	if err != nil {
-		return nil, nil, kernelErr(op, err)
+		return nil, op, kernelErr(op, err)
 	}
 	if len(msgs) != 1 || len(msgs[0]) < nl.SizeofXfrmUsersaInfo {
-		return nil, nil, fmt.Errorf("xfrm: %s: unexpected answer", op)
+		return nil, op, fmt.Errorf("xfrm: %s: unexpected answer", op)
 	}
-	return parseKeys(msgs[0][nl.SizeofXfrmUsersaInfo:], op)
+	return msgs[0], op, nil
+}
+
+// stateKeys reads the keys of one installed state.
+func (h *Handle) stateKeys(ctx context.Context, id StateID) (enc, integ []byte, err error) {
+	m, op, err := h.getState(ctx, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	return parseKeys(m[nl.SizeofXfrmUsersaInfo:], op)
 }
 
 // parseKeys extracts the keys from a state's attributes: struct
@@ -105,4 +136,7 @@ func parseKeys(b []byte, op string) (enc, integ []byte, err error) {
 	return enc, integ, nil
 }
 
-var _ EncapUpdater = (*Handle)(nil)
+var (
+	_ EncapUpdater = (*Handle)(nil)
+	_ UsageReader  = (*Handle)(nil)
+)

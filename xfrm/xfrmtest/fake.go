@@ -25,6 +25,7 @@ type Fake struct {
 	larval   map[xfrm.StateID]bool
 	states   []xfrm.State // installation order
 	policies []xfrm.Policy
+	packets  map[xfrm.StateID]uint64 // Carry
 
 	// Fail, when set, is called before each operation with its name
 	// ("allocspi", "state", "delstate", "policy", "delpolicy", "encap") and object;
@@ -308,4 +309,28 @@ func (f *Fake) UpdateEncap(ctx context.Context, s *xfrm.State) error {
 	return nil
 }
 
-var _ xfrm.EncapUpdater = (*Fake)(nil)
+// Carry records that n packets arrived on (or left through) the state id,
+// as traffic would count them in a kernel (xfrm.UsageReader).
+func (f *Fake) Carry(id xfrm.StateID, n uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.packets == nil {
+		f.packets = map[xfrm.StateID]uint64{}
+	}
+	f.packets[id] += n
+}
+
+// StatePackets implements xfrm.UsageReader.
+func (f *Fake) StatePackets(ctx context.Context, id xfrm.StateID) (uint64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.findState(id) < 0 {
+		return 0, fmt.Errorf("xfrm: state spi 0x%08x dst %v: %w", id.SPI, id.Dst, xfrm.ErrNotFound)
+	}
+	return f.packets[id], nil
+}
+
+var (
+	_ xfrm.EncapUpdater = (*Fake)(nil)
+	_ xfrm.UsageReader  = (*Fake)(nil)
+)
