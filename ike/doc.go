@@ -56,8 +56,17 @@
 // and counted in Status().Counters; the only answers to unauthenticated
 // messages are those RFC 7296 allows for IKE_SA_INIT (COOKIE,
 // INVALID_KE_PAYLOAD, NO_PROPOSAL_CHOSEN, INVALID_SYNTAX,
-// INVALID_MAJOR_VERSION, UNSUPPORTED_CRITICAL_PAYLOAD). Half-open SAs are bounded
-// (Config.HalfOpenLimit) and cookies demanded above Config.CookieThreshold.
+// INVALID_MAJOR_VERSION, UNSUPPORTED_CRITICAL_PAYLOAD). Above
+// Config.CookieThreshold half-open SAs, and for a source that already has
+// Config.BlockThreshold unverified ones, IKE_SA_INIT is answered with a
+// COOKIE (RFC 7296 2.6): a version byte and HMAC-SHA-256 over the source
+// address, SPIi and Ni, under a secret that rotates every 5 minutes, the
+// previous one still accepted. Then, as charon does, the per-source limit
+// (Config.BlockThreshold, default 5, counting only cookie-verified SAs, so
+// spoofed requests cannot block an address) and the global
+// Config.HalfOpenLimit apply; IKE_SA_INIT requests over 10,000 bytes are
+// dropped (Counters.Oversized), so a half-open SA costs about 4 KB, 14 KB
+// at most. Log lines about stateless answers are limited to 10 per 10 s.
 // AUTH values are compared in constant time. Logs carry connection names,
 // identities and SPIs, never keys, nonces or pre-shared keys.
 //
