@@ -297,10 +297,17 @@ func (ld *loader) connections() {
 			cfg.CookieThreshold = -1
 		}
 	}
+	if _, set := sw.Root.Get("charon.block_threshold"); set {
+		cfg.BlockThreshold = sw.BlockThreshold
+		if sw.BlockThreshold == 0 {
+			cfg.BlockThreshold = -1
+		}
+	}
 	if !sw.DoSProtection {
-		// dos_protection=no: neither cookies nor a half-open limit
-		cfg.HalfOpenLimit = -1
+		// dos_protection=no: neither cookies nor the per-source limit, as
+		// in charon; init_limit_half_open still applies.
 		cfg.CookieThreshold = math.MaxInt32
+		cfg.BlockThreshold = -1
 	}
 	if !sw.MakeBeforeBreak {
 		ld.d.add(Info, Pos{File: ld.l.StrongswanConf}, "", "charon.make_before_break",

@@ -314,20 +314,22 @@ func TestBrokenAlsoLoadsNothing(t *testing.T) {
 
 func TestDoSSettings(t *testing.T) {
 	for _, tt := range []struct {
-		conf           string
-		halfOpen, cook int
+		conf                  string
+		halfOpen, cook, block int
 	}{
-		{"", 0, 0},
-		{"charon {\n  init_limit_half_open = 500\n  cookie_threshold = 20\n}\n", 500, 20},
-		{"charon {\n  init_limit_half_open = 0\n  cookie_threshold = 0\n}\n", -1, -1},
-		{"charon {\n  dos_protection = no\n}\n", -1, math.MaxInt32},
+		{"", 0, 0, 0},
+		{"charon {\n  init_limit_half_open = 500\n  cookie_threshold = 20\n  block_threshold = 3\n}\n", 500, 20, 3},
+		{"charon {\n  init_limit_half_open = 0\n  cookie_threshold = 0\n  block_threshold = 0\n}\n", -1, -1, -1},
+		// charon's dos_protection covers cookies and block_threshold, not
+		// init_limit_half_open.
+		{"charon {\n  dos_protection = no\n}\n", 0, math.MaxInt32, -1},
 	} {
 		dir := t.TempDir()
 		writeFile(t, filepath.Join(dir, "ipsec.conf"), "config setup\n", 0o644)
 		writeFile(t, filepath.Join(dir, "strongswan.conf"), tt.conf, 0o644)
 		l, _ := Load(LayoutAt(dir), &Options{LocalAddrs: noAddrs})
-		if l.Config.HalfOpenLimit != tt.halfOpen || l.Config.CookieThreshold != tt.cook {
-			t.Errorf("%q: half-open %d cookie %d, want %d %d", tt.conf, l.Config.HalfOpenLimit, l.Config.CookieThreshold, tt.halfOpen, tt.cook)
+		if l.Config.HalfOpenLimit != tt.halfOpen || l.Config.CookieThreshold != tt.cook || l.Config.BlockThreshold != tt.block {
+			t.Errorf("%q: half-open %d cookie %d block %d, want %d %d %d", tt.conf, l.Config.HalfOpenLimit, l.Config.CookieThreshold, l.Config.BlockThreshold, tt.halfOpen, tt.cook, tt.block)
 		}
 	}
 }

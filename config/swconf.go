@@ -88,7 +88,8 @@ type StrongswanConf struct {
 	KeepAlive         time.Duration // charon.keep_alive, NAT-T keepalive interval, 20 s
 	InitLimitHalfOpen int           // charon.init_limit_half_open, 0 = no limit
 	CookieThreshold   int           // charon.cookie_threshold, 10
-	DoSProtection     bool          // charon.dos_protection, yes
+	BlockThreshold    int           // charon.block_threshold, half-open SAs per source address, 5; 0 = no limit
+	DoSProtection     bool          // charon.dos_protection, yes: cookies and block_threshold
 	FileLog           []LogTarget
 	SysLog            []LogTarget
 }
@@ -106,6 +107,7 @@ func NewStrongswanConf() *StrongswanConf {
 		ReplayWindow:      32,
 		KeepAlive:         20 * time.Second,
 		CookieThreshold:   10,
+		BlockThreshold:    5,
 		DoSProtection:     true,
 	}
 }
@@ -399,7 +401,7 @@ func parseSwBool(v string) (bool, error) {
 // swKeysUsed are the charon settings cygnet implements.
 var swKeysUsed = []string{"port", "port_nat_t", "install_routes", "retransmit_tries", "retransmit_timeout",
 	"retransmit_base", "make_before_break", "replay_window", "filelog", "syslog", "retransmit_jitter",
-	"retransmit_limit", "keep_alive", "init_limit_half_open", "cookie_threshold", "dos_protection"}
+	"retransmit_limit", "keep_alive", "init_limit_half_open", "cookie_threshold", "block_threshold", "dos_protection"}
 
 func (c *StrongswanConf) interpret(d *diags) {
 	root := c.Root
@@ -446,7 +448,7 @@ func (c *StrongswanConf) interpret(d *diags) {
 			} else {
 				c.DoSProtection = b
 			}
-		case "retransmit_jitter", "init_limit_half_open", "cookie_threshold":
+		case "retransmit_jitter", "init_limit_half_open", "cookie_threshold", "block_threshold":
 			n, err := strconv.ParseUint(s.Value, 10, 31)
 			if err != nil || (s.Key == "retransmit_jitter" && n > 100) {
 				bad(fmt.Errorf("bad number %q", s.Value))
@@ -457,6 +459,8 @@ func (c *StrongswanConf) interpret(d *diags) {
 				c.RetransmitJitter = int(n)
 			case "init_limit_half_open":
 				c.InitLimitHalfOpen = int(n)
+			case "block_threshold":
+				c.BlockThreshold = int(n)
 			default:
 				c.CookieThreshold = int(n)
 			}
