@@ -142,10 +142,13 @@ func (l *lswPeer) stop() {
 	}
 }
 
-func (l *lswPeer) crash(t *testing.T) {
+func (l *lswPeer) crash(t *testing.T, between func()) {
 	t.Helper()
 	l.cmd.Process.Kill()
 	<-l.done
+	if between != nil {
+		between()
+	}
 	l.launch(t)
 }
 
@@ -323,7 +326,7 @@ var lswESPText = map[string]string{
 }
 
 // libreswanMatrix is the libreswan part: PSK and ECDSA certificates, two
-// proposals, both directions.
+// proposals, both directions, and a CHILD_SA rekey started by each side.
 var libreswanMatrix = []tcase{
 	{name: "c2l-psk-ecp256-v4", moon: kCygnet, sun: kLibreswan, auth: authPSK,
 		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16"},
@@ -333,6 +336,13 @@ var libreswanMatrix = []tcase{
 		ike: "aes256gcm16-prfsha384-ecp384", esp: "aes256gcm16", v6: true},
 	{name: "l2c-ecdsa-dn-ecp256-v4", moon: kLibreswan, sun: kCygnet, auth: authECDSA, dn: true,
 		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16"},
+	// pluto's salifetime is strongSwan's keylife.
+	{name: "c2l-child-rekey-by-libreswan", moon: kCygnet, sun: kLibreswan, auth: authPSK,
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", connSun: "\tsalifetime=40s\n\trekeymargin=20s\n\trekeyfuzz=0%\n",
+		lifecycle: waitChildRekey},
+	{name: "l2c-child-rekey-by-cygnet", moon: kLibreswan, sun: kCygnet, auth: authPSK,
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", connSun: childRekeySoon,
+		lifecycle: waitChildRekey},
 }
 
 // TestInteropLibreswan is the libreswan matrix.

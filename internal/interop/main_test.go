@@ -18,6 +18,7 @@ const (
 	envBin       = "CYGNET_TEST_BIN"
 	envLibreswan = "CYGNET_LIBRESWAN_ROOT"
 	envPending   = "CYGNET_INTEROP_PENDING"
+	envParallel  = "CYGNET_INTEROP_PARALLEL"
 )
 
 func TestMain(m *testing.M) {

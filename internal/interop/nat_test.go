@@ -10,6 +10,26 @@ import (
 	"github.com/cygnet-ipsec/cygnet/internal/nstest"
 )
 
+// natCases are the NAT traversal cases: UDP encapsulation forced on a
+// direct link (forceencaps=yes, IPv4 and IPv6) and a real NAT namespace
+// between the two, in each direction. The capture must show ESP in UDP
+// only, and status "ESP in UDP SPIs".
+var natCases = []tcase{
+	{name: "c2s-forceencaps", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", conn: "\tforceencaps=yes\n", encap: true},
+	{name: "s2c-forceencaps-v6", moon: kStrongSwan, sun: kCygnet, auth: authPSK,
+		ike: "aes256gcm16-prfsha384-ecp384", esp: "aes256gcm16", conn: "\tforceencaps=yes\n", encap: true, v6: true},
+	{name: "c2s-behind-nat", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", nat: true, encap: true},
+	{name: "s2c-behind-nat", moon: kStrongSwan, sun: kCygnet, auth: authPSK,
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", nat: true, encap: true},
+}
+
+// TestInteropNAT runs natCases.
+func TestInteropNAT(t *testing.T) {
+	runMatrix(t, "cygnet and strongSwan: NAT traversal", natCases)
+}
+
 // natTopology is moon — nat — sun: moon's packets leave the nat namespace
 // masqueraded (nftables) to its outer address, so sun sees moon as
 // natOuter, the way a node behind a home router or a cloud NAT is seen.

@@ -54,8 +54,9 @@ type peer interface {
 	// log is the daemon's log so far.
 	log() string
 	// crash kills the daemon (SIGKILL: no DELETE reaches the peer, its
-	// kernel state stays) and starts it again with the same files.
-	crash(t *testing.T)
+	// kernel state stays), runs between (if not nil) and starts the daemon
+	// again with the same files.
+	crash(t *testing.T, between func())
 }
 
 // cygnetPeer is cygnet's binary, configured through CYGNET_CONFDIR with the
@@ -111,7 +112,7 @@ func (c *cygnetPeer) launch(t *testing.T) {
 	}
 }
 
-func (c *cygnetPeer) crash(t *testing.T) {
+func (c *cygnetPeer) crash(t *testing.T, between func()) {
 	t.Helper()
 	if pid := c.pid(); pid != 0 {
 		syscall.Kill(pid, syscall.SIGKILL)
@@ -119,6 +120,9 @@ func (c *cygnetPeer) crash(t *testing.T) {
 	deadline := time.Now().Add(10 * time.Second)
 	for c.pid() != 0 && syscall.Kill(c.pid(), 0) == nil && time.Now().Before(deadline) {
 		time.Sleep(100 * time.Millisecond)
+	}
+	if between != nil {
+		between()
 	}
 	c.launch(t)
 }
@@ -180,11 +184,14 @@ func (s *swanPeer) start(t *testing.T, ns *nstest.NS, nc nodeConf) {
 	s.c.LogPath = logPath
 }
 
-func (s *swanPeer) crash(t *testing.T) {
+func (s *swanPeer) crash(t *testing.T, between func()) {
 	t.Helper()
 	// The starter would restart a dead charon by itself; both go.
 	s.c.Run("sh", "-c", "kill -9 $(cat /run/starter.charon.pid) $(cat /run/charon.pid); "+
 		"sleep 1; rm -f /run/starter.charon.pid /run/charon.pid /run/charon.ctl")
+	if between != nil {
+		between()
+	}
 	if out, err := s.c.Run("ipsec", "start"); err != nil {
 		t.Fatalf("strongswan: ipsec start after the crash: %v\n%s", err, out)
 	}
