@@ -219,13 +219,29 @@ func (s *swanPeer) installed(name string) (bool, string) {
 func (s *swanPeer) log() string { return s.c.Log() }
 
 // strongswanConf is internal/swan's strongswan.conf with extra settings
-// in the charon section.
+// in the charon section. An extra setting replaces internal/swan's line
+// for the same key (a repeated key would leave the parser to pick one).
 func strongswanConf(logPath, charon string) string {
 	conf := swan.DefaultStrongswanConf(logPath)
-	if charon != "" {
-		conf = strings.Replace(conf, "charon {\n", "charon {\n"+charon+"\n", 1)
+	if charon == "" {
+		return conf
 	}
-	return conf
+	lines := strings.Split(conf, "\n")
+	for _, extra := range strings.Split(charon, "\n") {
+		key, _, ok := strings.Cut(extra, "=")
+		if !ok {
+			continue
+		}
+		key = strings.TrimSpace(key)
+		for i, l := range lines {
+			// The charon section's own settings are indented by two.
+			if k, _, ok := strings.Cut(l, "="); ok && strings.HasPrefix(l, "  ") && !strings.HasPrefix(l, "   ") && strings.TrimSpace(k) == key {
+				lines = append(lines[:i], lines[i+1:]...)
+				break
+			}
+		}
+	}
+	return strings.Replace(strings.Join(lines, "\n"), "charon {\n", "charon {\n"+charon+"\n", 1)
 }
 
 // peerVersion is what `ipsec version` (or pluto --version) prints, first
