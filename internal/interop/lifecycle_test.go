@@ -387,6 +387,11 @@ func deleteBy(host string) func(t *testing.T, r *run) {
 				time.Sleep(500 * time.Millisecond)
 			}
 		}
+		for _, m := range []*node{r.moon, r.sun} {
+			if m.peer.kind() != kLibreswan {
+				r.checkPatterns(t, "strongswan-deleted.evaltest", m)
+			}
+		}
 	}
 }
 
