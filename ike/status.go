@@ -103,14 +103,17 @@ type ChildSAStatus struct {
 	SPIOut   uint32
 	// Proposal as `ipsec statusall` shows a CHILD_SA's ("AES_GCM_16_256").
 	Proposal string
-	// BytesIn and BytesOut come from the kernel when the Installer can
-	// report them (xfrm.Handle), otherwise they are zero.
-	BytesIn, BytesOut uint64
-	LocalTS, RemoteTS string
-	Installed         time.Time
-	RekeyTime         time.Time
-	ExpireTime        time.Time
-	Encap             bool
+	// BytesIn, BytesOut, the packet counts and the last use come from the
+	// kernel when the Installer can report them (xfrm.Handle), otherwise
+	// they are zero.
+	BytesIn, BytesOut     uint64
+	PacketsIn, PacketsOut uint64
+	LastIn, LastOut       time.Time
+	LocalTS, RemoteTS     string
+	Installed             time.Time
+	RekeyTime             time.Time
+	ExpireTime            time.Time
+	Encap                 bool
 }
 
 // stateLister is implemented by Installers that can report per-state
@@ -163,9 +166,9 @@ func (e *Engine) Status() Status {
 						dst := ks.Dst.Unmap()
 						switch {
 						case ks.SPI == ch.SPIIn && dst == st.IKESAs[i].Local.Addr().Unmap():
-							ch.BytesIn = ks.Bytes
+							ch.BytesIn, ch.PacketsIn, ch.LastIn = ks.Bytes, ks.Packets, lastUse(ks)
 						case ks.SPI == ch.SPIOut && dst == st.IKESAs[i].Remote.Addr().Unmap():
-							ch.BytesOut = ks.Bytes
+							ch.BytesOut, ch.PacketsOut, ch.LastOut = ks.Bytes, ks.Packets, lastUse(ks)
 						}
 					}
 				}
@@ -174,6 +177,18 @@ func (e *Engine) Status() Status {
 	}
 	st.Counters = e.counters.snapshot()
 	return st
+}
+
+// lastUse is when the state last carried a packet (the kernel's lastused,
+// else its first use), zero if never.
+func lastUse(s xfrm.InstalledState) time.Time {
+	switch {
+	case s.LastUsed != 0:
+		return time.Unix(int64(s.LastUsed), 0)
+	case s.UseTime != 0:
+		return time.Unix(int64(s.UseTime), 0)
+	}
+	return time.Time{}
 }
 
 // tsString prints a selector as strongSwan's status does: "10.1.0.1/32",

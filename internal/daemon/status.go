@@ -20,7 +20,7 @@ type ConnView struct {
 	LocalHost, RemoteHost string // as configured (%any for none)
 	LocalID, RemoteID     string
 	LocalAuth, RemoteAuth string // "pre-shared key", "public key"
-	LocalCert             string // subject DN, when a certificate is used
+	LocalCert, RemoteCert string // subject DN of a certificate, or the ID naming a raw key
 	LocalTS, RemoteTS     string // "dynamic" or "dynamic[tcp/5432]"
 	Mode                  string // "TRANSPORT"
 	DPDDelay              time.Duration
@@ -215,6 +215,9 @@ func WriteStatusAll(w io.Writer, now time.Time, d DaemonView, conns []ConnView, 
 			fmt.Fprintf(w, "%s   cert:  \"%s\"\n", head, c.LocalCert)
 		}
 		fmt.Fprintf(w, "%s  remote: [%s] uses %s authentication\n", head, c.RemoteID, c.RemoteAuth)
+		if c.RemoteCert != "" {
+			fmt.Fprintf(w, "%s   cert:  \"%s\"\n", head, c.RemoteCert)
+		}
 		fmt.Fprintf(w, "%s  child:  %s === %s %s\n", head, c.LocalTS, c.RemoteTS, c.Mode)
 	}
 	WriteSAs(w, now, sas, true, filter)

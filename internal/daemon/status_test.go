@@ -117,3 +117,28 @@ func TestStatusRekeyAndEncap(t *testing.T) {
 		}
 	}
 }
+
+// TestStatusAllRawKeysAndTraffic: strongSwan names a raw public key
+// (leftsigkey / rightsigkey) on a "cert:" line under each end, and adds the
+// packet count and last use to a used CHILD_SA's byte counts (both seen in
+// the interop runs against strongSwan 5.9.8).
+func TestStatusAllRawKeysAndTraffic(t *testing.T) {
+	now := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	sa := exampleSA(now)
+	sa.Children[0].BytesIn, sa.Children[0].PacketsIn, sa.Children[0].LastIn = 1288, 37, now.Add(-8*time.Second)
+	sa.Children[0].BytesOut, sa.Children[0].PacketsOut, sa.Children[0].LastOut = 65800, 53, now.Add(-8*time.Second)
+	conn := ConnView{Name: "host-host", LocalHost: "10.70.0.1", RemoteHost: "10.70.0.2",
+		LocalID: "moon.strongswan.org", RemoteID: "sun.strongswan.org", LocalAuth: "public key", RemoteAuth: "public key",
+		LocalCert: "moon.strongswan.org", RemoteCert: "sun.strongswan.org", LocalTS: "dynamic", RemoteTS: "dynamic", Mode: "TRANSPORT"}
+	var b strings.Builder
+	WriteStatusAll(&b, now, DaemonView{Version: Version, Started: now.Add(-time.Minute)}, []ConnView{conn}, []IKEView{sa}, "")
+	for _, want := range []string{
+		"host-host:   local:  [moon.strongswan.org] uses public key authentication\n   host-host:    cert:  \"moon.strongswan.org\"\n",
+		"host-host:   remote: [sun.strongswan.org] uses public key authentication\n   host-host:    cert:  \"sun.strongswan.org\"\n",
+		"node{1}:  AES_GCM_16_256, 1288 bytes_i (37 pkts, 8s ago), 65800 bytes_o (53 pkts, 8s ago), rekeying in 47 minutes\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("missing %q in:\n%s", want, b.String())
+		}
+	}
+}

@@ -46,7 +46,8 @@ func (d *Daemon) ikeViews() []IKEView {
 			v.Children = append(v.Children, ChildView{
 				Name: sa.Conn, UID: ch.UniqueID, State: "INSTALLED", Mode: modeString(ch.Mode),
 				ReqID: ch.ReqID, SPIIn: ch.SPIIn, SPIOut: ch.SPIOut, Proposal: ch.Proposal,
-				BytesIn: ch.BytesIn, BytesOut: ch.BytesOut, Rekey: ch.RekeyTime,
+				BytesIn: ch.BytesIn, BytesOut: ch.BytesOut, PacketsIn: ch.PacketsIn, PacketsOut: ch.PacketsOut,
+				LastIn: ch.LastIn, LastOut: ch.LastOut, Rekey: ch.RekeyTime,
 				LocalTS: []string{ch.LocalTS}, RemoteTS: []string{ch.RemoteTS}, Encap: ch.Encap,
 			})
 		}
@@ -102,14 +103,26 @@ func (d *Daemon) connViews() []ConnView {
 		if c.DPDAction != ike.ActionNone {
 			v.DPDDelay = c.DPDDelay
 		}
-		if c.Local.Cert != nil {
-			// strongSwan writes DNs in certificate order ("C=CH, O=…,
-			// CN=…"), not RFC 4514's reversed one that Go prints.
-			v.LocalCert = ike.Identity{Type: message.IDDERASN1DN, Data: c.Local.Cert.RawSubject}.String()
-		}
+		v.LocalCert = certView(c.Local, v.LocalID)
+		v.RemoteCert = certView(c.Remote, v.RemoteID)
 		out = append(out, v)
 	}
 	return out
+}
+
+// certView is what strongSwan's statusall prints on an end's "cert:" line:
+// the certificate's subject, or for a raw public key (leftsigkey) the end's
+// identity, which names it; empty without either.
+func certView(ep ike.Endpoint, id string) string {
+	switch {
+	case ep.Cert != nil:
+		// strongSwan writes DNs in certificate order ("C=CH, O=…, CN=…"),
+		// not RFC 4514's reversed one that Go prints.
+		return ike.Identity{Type: message.IDDERASN1DN, Data: ep.Cert.RawSubject}.String()
+	case ep.SigKey != nil:
+		return id
+	}
+	return ""
 }
 
 func (d *Daemon) daemonView() DaemonView {
