@@ -72,3 +72,29 @@ func TestDeleteCollisions(t *testing.T) {
 		}
 	})
 }
+
+// TestInitiateJoinsConnecting: a second Initiate of a connection whose IKE
+// SA is still being negotiated waits for that one (as charon hands `ipsec
+// up` to the IKE_SA already connecting) instead of starting another.
+func TestInitiateJoinsConnecting(t *testing.T) {
+	p := newPair(t, nil)
+	q := holdPackets(p.link)
+	first := p.initiateAsync()
+	waitFor(t, "the first IKE_SA_INIT", func() bool { return q.len() == 1 })
+	second := p.initiateAsync()
+	waitFor(t, "the second Initiate to join", func() bool {
+		sas := p.a.e.Status().IKESAs
+		return len(sas) == 1 && q.len() == 1
+	})
+	time.Sleep(50 * time.Millisecond) // a second negotiation would have sent its request by now
+	if n := q.len(); n != 1 {
+		t.Fatalf("%d requests queued, want the first IKE_SA_INIT only", n)
+	}
+	q.pump(10)
+	for _, wait := range []func() error{first, second} {
+		if err := wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkOnePair(t, p.a, p.b)
+}

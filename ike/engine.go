@@ -390,17 +390,29 @@ func (e *Engine) Initiate(ctx context.Context, name string) error {
 	if !c.Remote.Addr.IsValid() || !c.Local.Addr.IsValid() {
 		return fmt.Errorf("ike: conn %s: initiating needs resolved local and remote addresses", name)
 	}
+	var wait <-chan error
 	for _, sa := range e.snapshot() {
 		sa.lock()
 		up := sa.conn == c && sa.state == stateEstablished && len(sa.children) > 0
+		if !up && wait == nil && sa.conn == c && sa.initiator && sa.reauthOf == nil &&
+			(sa.state == stateInitSent || sa.state == stateAuthSent) {
+			// Already being initiated (a trap, closeaction=restart, an
+			// earlier `ipsec up`): wait for that one, as charon does,
+			// rather than negotiating a second IKE SA.
+			w := make(chan error, 1)
+			sa.waiters = append(sa.waiters, w)
+			wait = w
+		}
 		sa.unlock()
 		if up {
 			return nil
 		}
 	}
-	wait, err := e.startInitiator(c)
-	if err != nil {
-		return err
+	if wait == nil {
+		var err error
+		if wait, err = e.startInitiator(c); err != nil {
+			return err
+		}
 	}
 	// The negotiation goes on when ctx ends: it completes or fails on its
 	// own (retransmission gives up), as `ipsec up` leaves it running.
