@@ -19,31 +19,38 @@ import (
 var matrix = []tcase{
 	// cygnet initiates, strongSwan responds.
 	{name: "c2s-psk-ecp256-v4", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
-		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16"},
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", patterns: trafficLines},
 	{name: "c2s-ecdsa-fqdn-ecp384-pfs-v6", moon: kCygnet, sun: kStrongSwan, auth: authECDSA,
-		ike: "aes256gcm16-prfsha384-ecp384", esp: "aes256gcm16-ecp384", v6: true, patterns: certLines},
+		ike: "aes256gcm16-prfsha384-ecp384", esp: "aes256gcm16-ecp384", v6: true, patterns: certTraffic},
 	{name: "c2s-rsa-dn-x25519-pfs-esn-v4", moon: kCygnet, sun: kStrongSwan, auth: authRSA, dn: true,
-		ike: "aes256gcm16-prfsha512-x25519", esp: "aes256gcm16-x25519-esn", patterns: certLines},
+		ike: "aes256gcm16-prfsha512-x25519", esp: "aes256gcm16-x25519-esn", patterns: certTraffic},
 	{name: "c2s-pubkey-modp2048-v6", moon: kCygnet, sun: kStrongSwan, auth: authPubkey,
-		ike: "aes256-sha256-modp2048", esp: "aes256-sha256", v6: true},
+		ike: "aes256-sha256-modp2048", esp: "aes256-sha256", v6: true, patterns: pubkeyTraffic},
 	{name: "c2s-psk-x25519-esn-v6", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
-		ike: "aes256gcm16-prfsha512-x25519", esp: "aes128gcm16-esn", v6: true},
+		ike: "aes256gcm16-prfsha512-x25519", esp: "aes128gcm16-esn", v6: true, patterns: trafficLines},
 	// strongSwan initiates, cygnet responds.
 	{name: "s2c-psk-ecp256-v4", moon: kStrongSwan, sun: kCygnet, auth: authPSK,
-		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16"},
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", patterns: trafficLines},
 	{name: "s2c-ecdsa-dn-x25519-esn-v6", moon: kStrongSwan, sun: kCygnet, auth: authECDSA, dn: true,
-		ike: "aes256gcm16-prfsha512-x25519", esp: "aes256gcm16-esn", v6: true, patterns: certLines},
+		ike: "aes256gcm16-prfsha512-x25519", esp: "aes256gcm16-esn", v6: true, patterns: certTraffic},
 	{name: "s2c-rsa-fqdn-modp2048-pfs-v4", moon: kStrongSwan, sun: kCygnet, auth: authRSA,
-		ike: "aes256-sha256-modp2048", esp: "aes256-sha256-modp2048", patterns: certLines},
+		ike: "aes256-sha256-modp2048", esp: "aes256-sha256-modp2048", patterns: certTraffic},
 	{name: "s2c-pubkey-ecp384-pfs-v4", moon: kStrongSwan, sun: kCygnet, auth: authPubkey,
-		ike: "aes256gcm16-prfsha384-ecp384", esp: "aes256gcm16-ecp384"},
+		ike: "aes256gcm16-prfsha384-ecp384", esp: "aes256gcm16-ecp384", patterns: pubkeyTraffic},
 	{name: "s2c-psk-ecp256-pfs-v6", moon: kStrongSwan, sun: kCygnet, auth: authPSK,
-		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16-ecp256", v6: true},
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16-ecp256", v6: true, patterns: trafficLines},
 }
 
-// certLines holds the certificate cases to the `cert:` line strongSwan's
-// statusall prints for the local certificate (subject in its order).
-var certLines = []string{"strongswan-cert-lines.evaltest"}
+// Status lines of strongSwan's statusall every matrix case checks on both
+// daemons after its traffic: the CHILD_SA's byte and packet counts with
+// the time since the last packet; for certificate cases the `cert:` line
+// of the local certificate (subject in its order), for raw keys a `cert:`
+// line per end named by its ID.
+var (
+	trafficLines  = []string{"strongswan-traffic-lines.evaltest"}
+	certTraffic   = []string{"strongswan-cert-lines.evaltest", "strongswan-traffic-lines.evaltest"}
+	pubkeyTraffic = []string{"strongswan-pubkey-lines.evaltest", "strongswan-traffic-lines.evaltest"}
+)
 
 // result is one row of the printed table.
 type result struct {
@@ -151,6 +158,9 @@ func TestInterop(t *testing.T) {
 func TestInteropPending(t *testing.T) {
 	if os.Getenv(envPending) != "1" {
 		t.Skipf("set %s=1 to run the cases waiting for engine features", envPending)
+	}
+	if len(pending) == 0 {
+		t.Skip("no case is pending")
 	}
 	runMatrix(t, "cygnet and strongSwan: pending (known cygnet bugs)", pending)
 }
