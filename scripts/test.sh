@@ -68,12 +68,21 @@ vm_tests() {
 	fi
 	echo "in the guest: ${pkgs[*]}"
 	# -p 1: one guest at a time, so each gets both CPUs and timing-sensitive exchanges are not starved.
-	local report rc
+	local report log rc
 	report=$(mktemp)
-	CYGNET_VM=1 CYGNET_REQUIRE_VM=1 CYGNET_VM_REPORT=$report go test -count=1 -p 1 -timeout 30m "${pkgs[@]}"
+	log=$(mktemp)
+	# -v because go test shows a passing package's output (the interop tables with each case's result,
+	# duration and the peer versions) only then; on success just those lines and each package's ok line
+	# are printed, on failure everything.
+	CYGNET_VM=1 CYGNET_REQUIRE_VM=1 CYGNET_VM_REPORT=$report go test -v -count=1 -p 1 -timeout 30m "${pkgs[@]}" >"$log" 2>&1
 	rc=$?
+	if [ $rc -eq 0 ]; then
+		grep -E '^(ok|== |\|[ -]|cygnet: |strongswan: |libreswan: |[0-9]+ of [0-9]+ passed)' "$log"
+	else
+		cat "$log"
+	fi
 	cat "$report"
-	rm -f "$report"
+	rm -f "$report" "$log"
 	return $rc
 }
 
