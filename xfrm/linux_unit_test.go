@@ -1,8 +1,13 @@
 package xfrm
 
 import (
+	"bytes"
+	"encoding/binary"
+	"errors"
 	"strings"
 	"testing"
+
+	"github.com/vishvananda/netlink/nl"
 )
 
 func TestOpenMissingNamespace(t *testing.T) {
@@ -46,5 +51,42 @@ func FuzzParseState(f *testing.F) {
 	f.Add(append(make([]byte, 224), 8, 0, 23, 0, 1, 2, 3, 4))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		parseState(b)
+		if len(b) >= nl.SizeofXfrmUsersaInfo {
+			parseKeys(b[nl.SizeofXfrmUsersaInfo:], "fuzz")
+		}
 	})
+}
+
+// TestParseKeys reads keys out of algorithm attributes and refuses a key
+// length that overruns its attribute.
+func TestParseKeys(t *testing.T) {
+	attr := func(typ uint16, hdr int, bits uint32, key []byte) []byte {
+		v := make([]byte, hdr, hdr+len(key))
+		binary.NativeEndian.PutUint32(v[64:68], bits)
+		v = append(v, key...)
+		a := make([]byte, 4, 4+len(v)+3)
+		binary.NativeEndian.PutUint16(a[0:2], uint16(4+len(v)))
+		binary.NativeEndian.PutUint16(a[2:4], typ)
+		a = append(a, v...)
+		for len(a)%4 != 0 {
+			a = append(a, 0)
+		}
+		return a
+	}
+	key := bytes.Repeat([]byte{7}, 36)
+	enc, integ, err := parseKeys(attr(nl.XFRMA_ALG_AEAD, 72, 288, key), "test")
+	if err != nil || !bytes.Equal(enc, key) || integ != nil {
+		t.Fatalf("AEAD: %x %x %v", enc, integ, err)
+	}
+	ik := bytes.Repeat([]byte{9}, 32)
+	b := append(attr(nl.XFRMA_ALG_CRYPT, 68, 128, key[:16]), attr(nl.XFRMA_ALG_AUTH_TRUNC, 72, 256, ik)...)
+	if enc, integ, err = parseKeys(b, "test"); err != nil || !bytes.Equal(enc, key[:16]) || !bytes.Equal(integ, ik) {
+		t.Fatalf("CBC+HMAC: %x %x %v", enc, integ, err)
+	}
+	if _, _, err := parseKeys(attr(nl.XFRMA_ALG_AEAD, 72, 4096, key), "test"); err == nil {
+		t.Error("a key length past the attribute was accepted")
+	}
+	if _, _, err := parseKeys(nil, "test"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("no key attribute: %v, want ErrNotFound", err)
+	}
 }
