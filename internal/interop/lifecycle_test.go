@@ -443,6 +443,11 @@ var lifecycleCases = []tcase{
 	{name: "c2s-simultaneous-start", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
 		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", simultaneous: true,
 		lifecycle: func(t *testing.T, r *run) { exactlyOnePair(t, r) }},
+	// The same with uniqueids=no on both ends (strongSwan then never
+	// replaces a duplicate itself): cygnet's tie-break alone converges.
+	{name: "s2c-simultaneous-start-uniqueids-no", moon: kStrongSwan, sun: kCygnet, auth: authPSK,
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", simultaneous: true, setup: "\tuniqueids=no",
+		lifecycle: func(t *testing.T, r *run) { exactlyOnePair(t, r) }},
 	// Delete from each side, in each direction.
 	{name: "c2s-delete-by-cygnet", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
 		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", lifecycle: deleteBy("moon")},

@@ -32,6 +32,7 @@ type tcase struct {
 	connMoon     string // extra conn lines for moon only
 	connSun      string // extra conn lines for sun only
 	charon       string // extra lines in strongswan.conf's charon section (charon and cygnet)
+	setup        string // extra lines in ipsec.conf's config setup (both nodes), tab-indented
 	autoStart    bool   // both ends auto=start instead of `ipsec up` on moon
 	autoMoon     string // moon's auto= when not add/start (route: trap policies hold traffic until an SA exists)
 	simultaneous bool   // `ipsec up` on both ends at the same moment
@@ -153,9 +154,8 @@ func (c *tcase) swanConf(t *testing.T, r *run, n *node) nodeConf {
 		auto = c.autoMoon
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, `config setup
-
-conn %%default
+	fmt.Fprintf(&b, "config setup\n%s\n", c.setup)
+	fmt.Fprintf(&b, `conn %%default
 	ikelifetime=60m
 	keylife=20m
 	rekeymargin=3m
