@@ -101,8 +101,21 @@ func (e *Engine) startReauth(old *ikeSA) {
 	old.lock()
 	c := e.conn(old.connName())
 	ok := old.state == stateEstablished
+	since := old.established
 	old.unlock()
 	if !ok {
+		return
+	}
+	if e.peerReauthenticating(old, since) {
+		// The peer's own new IKE SA for the connection is being
+		// negotiated or just came up: starting ours too would make two
+		// that the ends then have to tell apart. Look again later; the
+		// peer deletes old once its SA is up.
+		old.lock()
+		old.reauthing = false
+		old.logAt(slog.LevelInfo, "ike: the peer is reauthenticating, waiting")
+		old.armReauth(e.clock.Now().Add(reauthRetry))
+		old.unlock()
 		return
 	}
 	if c == nil {
@@ -117,6 +130,26 @@ func (e *Engine) startReauth(old *ikeSA) {
 		old.reauthFailed(err)
 		old.unlock()
 	}
+}
+
+// peerReauthenticating reports whether the peer started an IKE SA for
+// old's connection after old came up (a responder SA, half-open or
+// established), which is what its reauthentication looks like from here.
+// It takes one SA lock at a time.
+func (e *Engine) peerReauthenticating(old *ikeSA, since time.Time) bool {
+	for _, sa := range e.snapshot() {
+		if sa == old {
+			continue
+		}
+		sa.lock()
+		found := !sa.initiator && sa.connName() == old.conn.Name && sa.state != stateDead && sa.state != stateDeleting &&
+			sa.remote.Addr().Unmap() == old.remote.Addr().Unmap() && (sa.established.IsZero() || sa.established.After(since))
+		sa.unlock()
+		if found {
+			return true
+		}
+	}
+	return false
 }
 
 // reauthReport tells the SA this one reauthenticates how it went, once:

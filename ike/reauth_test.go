@@ -273,3 +273,40 @@ func TestNoReauthWithRekeyNo(t *testing.T) {
 		t.Error("reauthenticated with rekey=no")
 	}
 }
+
+// TestReauthWaitsForPeers: when the peer's reauthentication has reached
+// this end (its IKE_SA_INIT was answered) before this end's own timer
+// fires, this end waits instead of starting a second new IKE SA.
+func TestReauthWaitsForPeers(t *testing.T) {
+	t.Log("checks RFC 7296 2.8.3 (one reauthentication at a time)")
+	p := newPair(t, func(a, b *ike.Config) {
+		reauthConn(&a.Connections[0], true)
+		reauthConn(&b.Connections[0], true)
+		// B's timer fires 10 s after A's (60 min - 17m40s/2 = 51m10s),
+		// while A's half-open SA at B (30 s timeout) is still there.
+		b.Connections[0].MarginTime = 17*time.Minute + 40*time.Second
+	})
+	if err := p.initiate(t); err != nil {
+		t.Fatal(err)
+	}
+	q := holdPackets(p.link)
+	p.clk.Advance(51*time.Minute + time.Second)
+	if q.len() != 1 {
+		t.Fatalf("%d packets queued, want A's IKE_SA_INIT", q.len())
+	}
+	q.deliver(func(pk ike.Packet) bool { return pk.Local.Addr() == addrA }) // B answers it; the answer is held
+	p.clk.Advance(10 * time.Second)
+	if !strings.Contains(p.b.log.String(), "the peer is reauthenticating, waiting") {
+		t.Fatalf("B did not wait for A's reauthentication:\n%s", p.b.log.String())
+	}
+	if strings.Contains(p.b.log.String(), "initiating IKE_SA") {
+		t.Error("B started a second new IKE SA")
+	}
+	q.pump(20)
+	p.link.setFilter(nil)
+	p.clk.Advance(time.Minute)
+	checkOnePair(t, p.a, p.b)
+	if !strings.Contains(p.a.log.String(), "IKE_SA reauthenticated") {
+		t.Error("A's reauthentication did not complete")
+	}
+}
