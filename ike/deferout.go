@@ -83,7 +83,12 @@ func (sa *ikeSA) outInstalled(ch *childSA) {
 
 // outRemoved records that ch's outbound state left the kernel; when it was
 // the reqid's last, deferred outbound states of the reqid are installed
-// once sa is unlocked (they may belong to other IKE SAs).
+// once sa is unlocked (they may belong to other IKE SAs), before the
+// packets sa decided on go out: the answer to the peer's Delete must not
+// leave while no outbound state exists. Between the removal and that
+// install, microseconds with sa's lock released, the kernel has no
+// outbound state for the reqid and drops what it would send (the policies
+// stay: nothing leaves in clear).
 func (sa *ikeSA) outRemoved(ch *childSA) {
 	if !ch.outIn {
 		return
@@ -91,7 +96,7 @@ func (sa *ikeSA) outRemoved(ch *childSA) {
 	ch.outIn = false
 	if sa.e.outs.add(ch.reqid, -1) == 0 {
 		e, reqid := sa.e, ch.reqid
-		sa.fx.after = append(sa.fx.after, func() { e.releaseDeferred(reqid) })
+		sa.fx.before = append(sa.fx.before, func() { e.releaseDeferred(reqid) })
 	}
 }
 

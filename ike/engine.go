@@ -310,11 +310,16 @@ type effects struct {
 	packets []Packet
 	events  []Event
 	// after runs last, with no SA locked: work that takes other SAs'
-	// locks (the uniqueness policy).
-	after []func()
+	// locks (the uniqueness policy). before runs first, also with no SA
+	// locked: kernel work on other SAs that must be done before the peer
+	// hears our answer (deferout.go).
+	after, before []func()
 }
 
 func (e *Engine) apply(fx effects) {
+	for _, f := range fx.before {
+		f()
+	}
 	for _, p := range fx.packets {
 		if err := e.tr.Send(p); err != nil {
 			e.log.Debug("ike: send failed", "local", p.Local, "remote", p.Remote, "err", err)

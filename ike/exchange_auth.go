@@ -404,14 +404,15 @@ func (sa *ikeSA) respondChild(ps message.Payloads) ([]message.Payload, *childSA,
 	ch.suite, ch.spiOut, ch.tsLocal, ch.tsRemote = st, beUint32(chosen.SPI), localTS, remoteTS
 	chosen.SPI = spiBytes32(ch.spiIn)
 	ch.proposal = chosen
-	install := sa.install
 	if sa.e.outs.count(ch.reqid) > 0 {
 		// Another CHILD_SA of the connection carries the traffic (this is
 		// a reauthentication, or a restarted peer's new SA): keep sending
 		// on it until the initiator can receive on this one (deferout.go).
-		install = func(ch *childSA, _ bool) error { return sa.installInbound(ch) }
+		err = sa.installInbound(ch)
+	} else {
+		err = sa.install(ch, false)
 	}
-	if err := install(ch, false); err != nil {
+	if err != nil {
 		sa.releaseSPI(ch)
 		return refuse(message.NoProposalChosen, err)
 	}

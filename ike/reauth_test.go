@@ -83,9 +83,15 @@ func TestReauth(t *testing.T) {
 			if c.by == "b" {
 				by, other = p.b, p.a
 			}
-			gaps := watchGap(p, func(ike.Packet) int { return 1 })
-			holes := watchPolicies(p, func(ike.Packet) int { return 1 })
-			_ = gaps
+			// One filter checks both: a second setFilter would replace
+			// the first.
+			gaps := 0
+			holes := watchPolicies(p, func(ike.Packet) int {
+				if !receivable(p.a, p.b) || !receivable(p.b, p.a) {
+					gaps++
+				}
+				return 1
+			})
 			p.clk.Advance(50 * time.Minute)
 			if got := established(t, p.a); got.SPIi != old.SPIi {
 				t.Fatal("reauthenticated before ikelifetime - margintime")
@@ -107,6 +113,9 @@ func TestReauth(t *testing.T) {
 			}
 			if *holes != 0 {
 				t.Errorf("%d packets sent while a side had no policies", *holes)
+			}
+			if gaps != 0 {
+				t.Errorf("%d packets sent while a direction had no working SA", gaps)
 			}
 			for _, s := range []*side{p.a, p.b} {
 				if len(s.kernel.Policies()) != 2 {

@@ -227,6 +227,7 @@ func (sa *ikeSA) adopt(n *ikeSA) bool {
 	n.mu.Unlock()
 	sa.fx.packets = append(sa.fx.packets, fx.packets...)
 	sa.fx.events = append(sa.fx.events, fx.events...)
+	sa.fx.before = append(sa.fx.before, fx.before...)
 	// The children's timers were re-armed on n above.
 	sa.children = nil
 	sa.rekeyedTo = n
@@ -317,6 +318,7 @@ func (sa *ikeSA) onIKERekeyResponse(r *ikeRekey, ps message.Payloads) {
 		n.fx = effects{}
 		n.mu.Unlock()
 		sa.fx.packets = append(sa.fx.packets, fx.packets...)
+		sa.fx.before = append(sa.fx.before, fx.before...)
 		return
 	}
 	if collide != nil {

@@ -617,6 +617,7 @@ func (sa *ikeSA) destroy(reason string, err error) {
 		n.fx = effects{}
 		n.mu.Unlock()
 		sa.fx.packets = append(sa.fx.packets, fx.packets...)
+		sa.fx.before = append(sa.fx.before, fx.before...)
 	}
 	for _, c := range sa.children {
 		sa.removeChild(c, reason)
