@@ -1,0 +1,345 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	clientv3 "go.etcd.io/etcd/client/v3"
+)
+
+// Agent reconciles one node with the store: it renders the strongSwan
+// files for the desired state, makes the daemon apply them, reports what
+// the daemon sees, and moves the rollout's phase on when every live node
+// has caught up. When the store is unreachable it changes nothing: the
+// last applied files and the kernel's policies stay (fail static).
+type Agent struct {
+	Dir     string // state dir (identity)
+	NC      NodeConfig
+	Store   *Store
+	Daemon  Daemon
+	ConfDir string // where ipsec.conf, ipsec.secrets and ipsec.d/ are written
+	// Interval between reconciles without store events (status refresh).
+	Interval time.Duration
+	Log      *slog.Logger
+	// LeaseTTL of the liveness key, seconds.
+	LeaseTTL int64
+
+	mu      sync.Mutex
+	applied bool // the daemon loaded our files at least once
+	lastObs Observed
+	upAsked map[string]time.Time
+	metrics *metrics
+}
+
+func (a *Agent) log() *slog.Logger {
+	if a.Log != nil {
+		return a.Log
+	}
+	return slog.Default()
+}
+
+// Run reconciles until ctx ends or the node is removed (ErrRemoved, after
+// the node's files were emptied).
+func (a *Agent) Run(ctx context.Context) error {
+	if a.Interval <= 0 {
+		a.Interval = 5 * time.Second
+	}
+	if a.LeaseTTL <= 0 {
+		a.LeaseTTL = 10
+	}
+	a.upAsked = map[string]time.Time{}
+	go a.keepAlive(ctx)
+	for ctx.Err() == nil {
+		wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
+		wch := a.Store.C.Watch(wctx, prefix, clientv3.WithPrefix())
+		tick := time.NewTicker(a.Interval)
+		err := a.loop(ctx, wch, tick.C)
+		tick.Stop()
+		cancel()
+		if errors.Is(err, ErrRemoved) {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+func (a *Agent) loop(ctx context.Context, wch clientv3.WatchChan, tick <-chan time.Time) error {
+	if err := a.Reconcile(ctx); errors.Is(err, ErrRemoved) {
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case wr, ok := <-wch:
+			if !ok || wr.Err() != nil {
+				return fmt.Errorf("cluster: watch ended")
+			}
+			// Our own status writes come back as events: only the switch,
+			// membership and others' status move the rollout.
+			self := prefixStatus + a.NC.Name
+			interesting := false
+			for _, ev := range wr.Events {
+				if string(ev.Kv.Key) != self {
+					interesting = true
+				}
+			}
+			if !interesting {
+				continue
+			}
+		case <-tick:
+		}
+		if err := a.Reconcile(ctx); errors.Is(err, ErrRemoved) {
+			return err
+		}
+	}
+}
+
+// keepAlive holds the node's liveness key on a lease; it re-creates it
+// after the store comes back.
+func (a *Agent) keepAlive(ctx context.Context) {
+	for ctx.Err() == nil {
+		l, err := a.Store.C.Grant(ctx, a.LeaseTTL)
+		if err == nil {
+			_, err = a.Store.C.Put(ctx, prefixAlive+a.NC.Name, time.Now().UTC().Format(time.RFC3339), clientv3.WithLease(l.ID))
+		}
+		if err == nil {
+			var ch <-chan *clientv3.LeaseKeepAliveResponse
+			ch, err = a.Store.C.KeepAlive(ctx, l.ID)
+			if err == nil {
+				for range ch {
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// Reconcile runs one round. Errors reading the store leave everything as
+// it is.
+func (a *Agent) Reconcile(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	d, rev, err := a.Store.Desired(ctx)
+	if err != nil {
+		a.count("store_errors")
+		return err
+	}
+	nodes, err := a.Store.Nodes(ctx)
+	if err != nil {
+		a.count("store_errors")
+		return err
+	}
+	var self *Node
+	for i := range nodes {
+		if nodes[i].Name == a.NC.Name {
+			self = &nodes[i]
+		}
+	}
+	if self == nil {
+		// Removed: stop protecting and requiring; nothing of ours stays.
+		a.log().Warn("cluster: this node was removed; clearing its conns", "node", a.NC.Name)
+		off := Desired{State: "off", Phase: PhaseOff, Auth: d.Auth}
+		if err := a.apply(ctx, Render(Node{Name: a.NC.Name, Addr: a.NC.Advertise}, nil, off, "", "", "")); err != nil {
+			return err
+		}
+		return ErrRemoved
+	}
+	files, err := a.render(*self, nodes, d)
+	if err != nil {
+		return err
+	}
+	if err := a.apply(ctx, files); err != nil {
+		a.report(ctx, d, err)
+		return err
+	}
+	if _, on := connAuto(d.Phase); on && (d.Phase == PhaseRouted || d.Phase == PhaseEnforced) {
+		a.bringUp(ctx, nodes)
+	}
+	a.report(ctx, d, nil)
+	return a.advance(ctx, d, rev, nodes)
+}
+
+func (a *Agent) render(self Node, nodes []Node, d Desired) (Files, error) {
+	if d.Auth == "psk" {
+		return Render(self, nodes, d, "", "", ""), nil
+	}
+	p := Paths{a.Dir}
+	var bs [3][]byte
+	for i, path := range []string{p.CACert(), p.Cert(), p.Key()} {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return Files{}, fmt.Errorf("cluster: %w", err)
+		}
+		bs[i] = b
+	}
+	return Render(self, nodes, d, string(bs[0]), string(bs[1]), string(bs[2])), nil
+}
+
+// apply writes the files that differ and has the daemon load them. The
+// secrets and credentials go first, so a conn never loads without them.
+func (a *Agent) apply(ctx context.Context, f Files) error {
+	changed := false
+	write := func(rel, content string, mode os.FileMode) error {
+		path := filepath.Join(a.ConfDir, rel)
+		if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, []byte(content)) {
+			return nil
+		}
+		changed = true
+		return writeFile(path, []byte(content), mode)
+	}
+	for rel, c := range f.Creds {
+		mode := os.FileMode(0o644)
+		if rel == credKey {
+			mode = 0o600
+		}
+		if err := write(rel, c, mode); err != nil {
+			return err
+		}
+	}
+	if err := write("ipsec.secrets", f.IpsecSecrets, 0o600); err != nil {
+		return err
+	}
+	if err := write("ipsec.conf", f.IpsecConf, 0o644); err != nil {
+		return err
+	}
+	a.mu.Lock()
+	first := !a.applied
+	a.mu.Unlock()
+	if !changed && !first {
+		return nil
+	}
+	if err := a.Daemon.Apply(ctx); err != nil {
+		a.count("apply_errors")
+		return err
+	}
+	a.mu.Lock()
+	a.applied = true
+	a.mu.Unlock()
+	a.count("applies")
+	return nil
+}
+
+// bringUp initiates the pairs that have no SA yet, from the end with the
+// smaller name only, so a pair is not keyed twice at once.
+func (a *Agent) bringUp(ctx context.Context, nodes []Node) {
+	st, err := a.Daemon.Status(ctx)
+	if err != nil {
+		return
+	}
+	for _, n := range nodes {
+		if n.Name <= a.NC.Name {
+			continue
+		}
+		c := ConnName(n.Name)
+		if st[c].State == "ESTABLISHED" || st[c].State == "connecting" {
+			continue
+		}
+		if t, ok := a.upAsked[c]; ok && time.Since(t) < 10*time.Second {
+			continue
+		}
+		a.upAsked[c] = time.Now()
+		go func() {
+			uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+			defer cancel()
+			_ = a.Daemon.Up(uctx, c)
+		}()
+	}
+}
+
+// report publishes this node's view.
+func (a *Agent) report(ctx context.Context, d Desired, applyErr error) {
+	kind, version, esp := a.Daemon.Info(ctx)
+	o := Observed{Daemon: kind, Version: version, ESP: esp, At: time.Now().UTC(), Pairs: map[string]PairStatus{}}
+	if applyErr == nil {
+		o.Generation, o.Phase = d.Generation, d.Phase
+	} else {
+		a.mu.Lock()
+		o.Generation, o.Phase = a.lastObs.Generation, a.lastObs.Phase
+		a.mu.Unlock()
+		o.Error = applyErr.Error()
+	}
+	if st, err := a.Daemon.Status(ctx); err == nil {
+		for conn, ps := range st {
+			if len(conn) > 4 {
+				o.Pairs[conn[4:]] = ps
+			}
+		}
+	} else if o.Error == "" {
+		o.Error = err.Error()
+	}
+	a.mu.Lock()
+	a.lastObs = o
+	a.mu.Unlock()
+	a.observe(o)
+	if err := a.Store.PutObserved(ctx, a.NC.Name, o); err != nil {
+		a.count("store_errors")
+	}
+}
+
+// advance moves the rollout to its next phase when every live member has
+// applied the current one (and, for enforced, every pair among them is
+// ESTABLISHED on both ends). Any agent may do it; the compare-and-swap on
+// the switch's revision makes exactly one succeed.
+func (a *Agent) advance(ctx context.Context, d Desired, rev int64, nodes []Node) error {
+	next := map[string]string{PhaseLoaded: PhaseRouted, PhaseRouted: PhaseEnforced, PhaseUnrouted: PhaseOff}[d.Phase]
+	if next == "" {
+		return nil
+	}
+	alive, err := a.Store.Alive(ctx)
+	if err != nil {
+		return err
+	}
+	obs, err := a.Store.Observed(ctx)
+	if err != nil {
+		return err
+	}
+	if !Ready(d, nodes, alive, obs) {
+		return nil
+	}
+	d.Phase = next
+	d.At = time.Now().UTC()
+	if err := a.Store.CASDesired(ctx, rev, d); err != nil && !errors.Is(err, ErrConflict) {
+		return err
+	}
+	a.log().Info("cluster: rollout phase", "generation", d.Generation, "phase", next)
+	return nil
+}
+
+// Ready reports whether every live member applied d's phase (and, in
+// routed, every pair among live members is ESTABLISHED at both ends).
+func Ready(d Desired, nodes []Node, alive map[string]bool, obs map[string]Observed) bool {
+	live := []string{}
+	for _, n := range nodes {
+		if alive[n.Name] {
+			live = append(live, n.Name)
+		}
+	}
+	if len(live) == 0 {
+		return false
+	}
+	for _, n := range live {
+		o, ok := obs[n]
+		if !ok || o.Generation != d.Generation || o.Phase != d.Phase || o.Error != "" {
+			return false
+		}
+		if d.Phase == PhaseRouted {
+			for _, p := range live {
+				if p != n && o.Pairs[p].State != "ESTABLISHED" {
+					return false
+				}
+			}
+		}
+	}
+	return true
+}
