@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 prefix=${DESTDIR:-}
 sbin=$prefix/usr/sbin
 unitdir=$prefix/lib/systemd/system
-targets=("$sbin/cygnet" "$sbin/ipsec" "$sbin/strongswan" "$unitdir/strongswan-starter.service" "$unitdir/strongswan.service" "$unitdir/ipsec.service")
+targets=("$sbin/cygnet" "$sbin/ipsec" "$sbin/strongswan" "$unitdir/strongswan-starter.service" "$unitdir/strongswan.service" "$unitdir/ipsec.service" "$unitdir/cygnet-cluster.service")
 
 owner() {
 	local f=$1
@@ -39,4 +39,5 @@ ln -sfn cygnet "$sbin/strongswan"
 install -D -m 0644 init/strongswan-starter.service "$unitdir/strongswan-starter.service"
 install -D -m 0644 init/strongswan.service "$unitdir/strongswan.service"
 ln -sfn strongswan-starter.service "$unitdir/ipsec.service"
+install -D -m 0644 init/cygnet-cluster.service "$unitdir/cygnet-cluster.service"
 echo "installed cygnet to $sbin (ipsec, strongswan -> cygnet) and units to $unitdir"

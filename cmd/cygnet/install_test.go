@@ -49,7 +49,7 @@ func TestInstallRefusesPackageFiles(t *testing.T) {
 	if out, err := run(true); err != nil {
 		t.Fatalf("FORCE=1 install: %v\n%s", err, out)
 	}
-	for _, f := range []string{"usr/sbin/cygnet", "lib/systemd/system/strongswan-starter.service", "lib/systemd/system/strongswan.service", "lib/systemd/system/ipsec.service"} {
+	for _, f := range []string{"usr/sbin/cygnet", "lib/systemd/system/strongswan-starter.service", "lib/systemd/system/strongswan.service", "lib/systemd/system/ipsec.service", "lib/systemd/system/cygnet-cluster.service"} {
 		if _, err := os.Stat(filepath.Join(dest, f)); err != nil {
 			t.Errorf("not installed: %s", f)
 		}

@@ -288,3 +288,12 @@ func randomPSK() (string, error) {
 	}
 	return base64.StdEncoding.EncodeToString(b), nil
 }
+
+// ReadCACert reads the cluster CA certificate of a member.
+func ReadCACert(dir string) (*x509.Certificate, error) { return readCert(Paths{dir}.CACert()) }
+
+// HasCAKey reports whether this node can admit others.
+func HasCAKey(dir string) bool {
+	_, err := os.Stat(Paths{dir}.CAKey())
+	return err == nil
+}
