@@ -4,9 +4,11 @@ import (
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/ike/auth/authtest"
@@ -158,6 +160,55 @@ func TestFragmentationPolicies(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A fragmented IKE_AUTH request whose response is lost is retransmitted in
+// fragments; the responder authenticates fragment 1 of the retransmission
+// and answers it from its cache, once, without waiting for the other
+// fragments and without processing IKE_AUTH again (RFC 7383 2.6.1, RFC
+// 7296 2.1).
+func TestFragmentedRetransmissionReplayed(t *testing.T) {
+	t.Log("checks RFC 7383 2.6.1, RFC 7296 2.1")
+	p := newPair(t, bigCertMutate(t, ike.FragmentationYes, ike.FragmentationYes))
+	respFrags := 0
+	dropping := true
+	p.link.setFilter(func(pk ike.Packet) int {
+		if ex, resp, _ := kind(pk); ex == message.IKEAuth && resp && dropping {
+			if m, err := message.DecodeMessage(pk.Data); err == nil && m.Fragment() != nil {
+				respFrags++
+				if int(m.Fragment().Total) == respFrags {
+					dropping = false // the whole first response is lost
+				}
+				return 0
+			}
+		}
+		return 1
+	})
+	wait := p.initiateAsync()
+	deadline := time.Now().Add(5 * time.Second)
+	for lost := false; !lost; time.Sleep(time.Millisecond) {
+		p.link.mu.Lock()
+		lost = !dropping
+		p.link.mu.Unlock()
+		if time.Now().After(deadline) {
+			t.Fatal("no fragmented IKE_AUTH response")
+		}
+	}
+	reqFrags, _ := fragmentsFrom(p, addrA)
+	p.clk.Advance(4 * time.Second)
+	if err := wait(); err != nil {
+		t.Fatalf("%v\n%s", err, p.b.log.String())
+	}
+	if n := p.b.e.Status().Counters.Replayed; n != 1 {
+		t.Errorf("responder replayed %d responses, want 1 (for fragment 1 only)", n)
+	}
+	if frags, _ := fragmentsFrom(p, addrA); frags != 2*reqFrags || reqFrags < 2 {
+		t.Errorf("initiator sent %d fragments, then %d in all; want the request twice in fragments", reqFrags, frags)
+	}
+	checkCrossMatch(t, p.a.kernel, p.b.kernel)
+	if got := fmt.Sprint(p.b.eventTypes()); got != "[ike-up child-up]" {
+		t.Errorf("responder events %s", got)
 	}
 }
 

@@ -318,26 +318,18 @@ func (sa *ikeSA) handleRequest(p Packet, h message.Header) {
 	case h.MessageID == sa.peerNext:
 	case h.MessageID+1 == sa.peerNext && sa.lastResp != nil:
 		// A retransmission of the request we answered last: replay the
-		// response without processing it again (RFC 7296 2.1). Only an
-		// identical request qualifies, so nobody can make us send the
-		// response by forging a header. With fragments, only the first
-		// fragment triggers the replay (RFC 7383 2.6.1).
-		sum := sha256.Sum256(p.Data)
+		// response without processing it again (RFC 7296 2.1). A whole
+		// message qualifies only if identical to the request, so nobody
+		// can make us send the response by forging a header; a fragment
+		// only if it authenticates (replayFragment).
 		m, err := message.DecodeMessage(p.Data)
-		if err == nil {
-			if f := m.Fragment(); f != nil && f.Number == 1 {
-				for _, pkt := range sa.lastResp {
-					sa.send(pkt)
-				}
-				e.counters.replayed.Add(1)
-				return
-			}
+		if err == nil && m.Fragment() != nil {
+			sa.replayFragment(m)
+			return
 		}
+		sum := sha256.Sum256(p.Data)
 		if subtle.ConstantTimeCompare(sum[:], sa.lastReq[:]) == 1 {
-			for _, pkt := range sa.lastResp {
-				sa.send(pkt)
-			}
-			e.counters.replayed.Add(1)
+			sa.replay()
 			return
 		}
 		e.counters.unexpected.Add(1)
@@ -403,6 +395,47 @@ func (sa *ikeSA) handleRequest(p Packet, h message.Header) {
 	}
 }
 
+// replay resends the cached response to the peer's last request.
+func (sa *ikeSA) replay() {
+	for _, pkt := range sa.lastResp {
+		sa.send(pkt)
+	}
+	sa.e.counters.replayed.Add(1)
+}
+
+// replayFragment handles a fragment of the peer's last request. The
+// fragments of a retransmission need not match what we hashed (the peer
+// may have re-fragmented for a smaller path MTU, RFC 7383 2.5.1), so
+// fragment 1 alone triggers the replay, and the others are dropped, lest
+// one retransmission draw the response once per fragment (RFC 7383
+// 2.6.1). Fragment 1 must authenticate first: its header is easily
+// forged, and answering it would let anyone who saw the SPIs reflect
+// our (possibly large) response at the peer. Without negotiated
+// fragmentation SKF is not accepted at all (RFC 7383 2.5).
+func (sa *ikeSA) replayFragment(m *message.Message) {
+	e := sa.e
+	f := m.Fragment()
+	if !sa.fragmentsAccepted() || sa.in == nil || f.Number != 1 {
+		e.counters.unexpected.Add(1)
+		return
+	}
+	if _, err := sa.in.Open(nil, m.AssociatedData(), f.Data); err != nil {
+		e.counters.authFailed.Add(1)
+		return
+	}
+	sa.replay()
+}
+
+// fragmentsAccepted reports whether RFC 7383 fragmentation was negotiated:
+// the peer announced IKEV2_FRAGMENTATION_SUPPORTED and so did we, which we
+// do unless the connection says fragmentation=no (capabilityNotifies; a
+// responder announces before it knows the connection, and a connection
+// found later with fragmentation=no still refuses fragments). RFC 7383
+// 2.5 lets a peer send fragments only when both announced.
+func (sa *ikeSA) fragmentsAccepted() bool {
+	return sa.peerFrag && (sa.conn == nil || sa.conn.Fragmentation != FragmentationNo)
+}
+
 // open authenticates and decrypts a protected message, reassembling
 // fragments (RFC 7383). complete is false while fragments are missing or
 // when the message was dropped; err is then nil. Integrity failures are
@@ -424,7 +457,7 @@ func (sa *ikeSA) open(m *message.Message) (message.Payloads, bool, error) {
 		return ps, true, err
 	}
 	if f := m.Fragment(); f != nil {
-		if sa.conn != nil && sa.conn.Fragmentation == FragmentationNo {
+		if !sa.fragmentsAccepted() {
 			e.counters.unexpected.Add(1)
 			return nil, false, nil
 		}
