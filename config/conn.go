@@ -412,9 +412,14 @@ func applySetting(d *diags, t *target, kind SectionKind, conn string, st Setting
 	case "right":
 		t.end = &t.conn.Right
 	}
+	t.notes = nil
 	if err := k.set(t, st.Value); err != nil {
 		d.add(Error, st.Pos, conn, st.Key, "%s", errMsg(err))
 	}
+	for _, n := range t.notes {
+		d.add(n.sev, st.Pos, conn, st.Key, "%s", n.msg)
+	}
+	t.notes = nil
 }
 
 func validateSetup(d *diags, s *Setup, raw *Section) {

@@ -113,7 +113,8 @@ func FuzzStrongswanConf(f *testing.F) {
 
 // FuzzProposals: no panic, and what parses formats back to itself.
 func FuzzProposals(f *testing.F) {
-	for _, s := range []string{"aes256gcm16-prfsha384-ecp384", "aes128-sha256-modp2048,aes256gcm16-x25519!", "aes256gcm16-esn-noesn-none"} {
+	for _, s := range []string{"aes256gcm16-prfsha384-ecp384", "aes128-sha256-modp2048,aes256gcm16-x25519!", "aes256gcm16-esn-noesn-none",
+		"aes256gcm16-sha256-modp2048", "aes256gcm128-aesxcbc-modp2048", "aes256gcm128-sha512-ecp384", "aes256gcm16-md5-prfsha256-x25519"} {
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, s string, isIKE bool) {

@@ -54,7 +54,7 @@ func TestMalformedIPsecConf(t *testing.T) {
 		{"keyword of another section", "conn a\n\ttype=transport\n\tuniqueids=no\n", 3, "uniqueids", "config setup section"},
 		{"bad proposal token", "conn a\n\ttype=transport\n\tesp=aes256gcm16-ecp384-foo\n", 3, "esp", `unknown algorithm "foo"`},
 		{"unsupported proposal token", "conn a\n\ttype=transport\n\tike=3des-md5-modp1024!\n", 3, "ike", `"3des"`},
-		{"AEAD with integrity", "conn a\n\ttype=transport\n\tesp=aes128gcm16-sha256\n", 3, "esp", "integrity algorithm with AEAD"},
+		{"AEAD and classic cipher", "conn a\n\ttype=transport\n\tesp=aes128gcm16-aes128-sha256\n", 3, "esp", "mixes AEAD (aes128gcm16) and classic (aes128) ciphers"},
 		{"IKE without DH", "conn a\n\ttype=transport\n\tike=aes128gcm16-prfsha256\n", 3, "ike", "no key exchange method"},
 		{"setting not indented", "conn a\nleft=1.2.3.4\n", 2, "", "must be indented"},
 		{"missing value", "conn a\n\tleft\n", 2, "", "missing value"},
@@ -369,11 +369,13 @@ func TestProposals(t *testing.T) {
 		{"aes128gcm16-prfsha256-x25519!", ProposalIKE, true, []ike.Proposal{{Encr: []ike.Encr{aes(128)}, PRF: []message.PRFID{message.PRFHMACSHA2256}, DH: []message.DHGroup{message.DHCurve25519}}}},
 		// strongSwan derives the PRF from the integrity algorithm
 		{"aes256-sha256-modp2048", ProposalIKE, false, []ike.Proposal{{Encr: []ike.Encr{{ID: message.EncrAESCBC, KeyBits: 256}}, Integ: []message.IntegID{message.IntegHMACSHA2256128}, PRF: []message.PRFID{message.PRFHMACSHA2256}, DH: []message.DHGroup{message.DHMODP2048}}}},
-		{"aes256gcm16-aes128gcm128-esn-noesn,aes128-sha1-ecp521", ProposalESP, false, []ike.Proposal{
+		{"aes256gcm16-aes128gcm128-esn-noesn,aes128-sha256-ecp521", ProposalESP, false, []ike.Proposal{
 			{Encr: []ike.Encr{aes(256), aes(128)}, ESN: []message.ESNID{message.ESNYes, message.ESNNo}},
-			{Encr: []ike.Encr{{ID: message.EncrAESCBC, KeyBits: 128}}, Integ: []message.IntegID{message.IntegHMACSHA196}, DH: []message.DHGroup{message.DHECP521}},
+			{Encr: []ike.Encr{{ID: message.EncrAESCBC, KeyBits: 128}}, Integ: []message.IntegID{message.IntegHMACSHA2256128}, DH: []message.DHGroup{message.DHECP521}},
 		}},
-		{"aes256gcm16-sha512-prfsha512-curve25519", ProposalIKE, false, nil},
+		// strongSwan drops integrity algorithms given with an AEAD cipher
+		{"aes256gcm16-sha512-prfsha512-curve25519", ProposalIKE, false, []ike.Proposal{{Encr: []ike.Encr{aes(256)}, PRF: []message.PRFID{message.PRFHMACSHA2512}, DH: []message.DHGroup{message.DHCurve25519}}}},
+		{"aes256gcm16-aes256-sha256-modp2048", ProposalIKE, false, nil},
 	}
 	for _, tt := range tests {
 		got, strict, err := ParseProposals(tt.in, tt.kind)

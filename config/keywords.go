@@ -15,6 +15,9 @@ type target struct {
 	conn  *Conn
 	end   *End
 	ca    *CA
+	// notes are diagnostics a handler reports about an accepted value,
+	// at the line of the setting (proposals: dropped algorithms).
+	notes []proposalNote
 }
 
 // keyword is one ipsec.conf keyword. Keywords of a connection end are
@@ -230,11 +233,12 @@ func init() {
 		}),
 		kw("ike", SectionConn, func() (func(*target, string) error, func(*target) string) {
 			return func(t *target, v string) error {
-					props, strict, err := ParseProposals(v, ProposalIKE)
+					props, strict, notes, err := parseProposals(v, ProposalIKE)
 					if err != nil {
 						return err
 					}
 					t.conn.IKE, t.conn.IKEStrict = props, strict
+					t.notes = append(t.notes, notes...)
 					return nil
 				}, func(t *target) string {
 					return formatProposals(t.conn.IKE, t.conn.IKEStrict)
@@ -242,11 +246,12 @@ func init() {
 		}),
 		kw("esp", SectionConn, func() (func(*target, string) error, func(*target) string) {
 			return func(t *target, v string) error {
-					props, strict, err := ParseProposals(v, ProposalESP)
+					props, strict, notes, err := parseProposals(v, ProposalESP)
 					if err != nil {
 						return err
 					}
 					t.conn.ESP, t.conn.ESPStrict = props, strict
+					t.notes = append(t.notes, notes...)
 					return nil
 				}, func(t *target) string {
 					return formatProposals(t.conn.ESP, t.conn.ESPStrict)

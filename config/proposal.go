@@ -7,6 +7,7 @@ import (
 
 	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/ike/message"
+	"github.com/cygnet-ipsec/cygnet/ike/suite"
 )
 
 // ProposalKind tells IKE proposals (ike=) from ESP proposals (esp=).
@@ -129,57 +130,99 @@ func isKnownUnsupported(tok string) bool {
 	return false
 }
 
-// integPRF maps an integrity algorithm to the PRF built from the same hash,
-// which strongSwan uses for an IKE proposal that names no PRF.
-var integPRF = map[message.IntegID]message.PRFID{
-	message.IntegHMACSHA196:     message.PRFHMACSHA1,
-	message.IntegHMACSHA2256128: message.PRFHMACSHA2256,
-	message.IntegHMACSHA2384192: message.PRFHMACSHA2384,
-	message.IntegHMACSHA2512256: message.PRFHMACSHA2512,
-	message.IntegAESXCBC96:      message.PRFAES128XCBC,
+// integPRF maps every integrity keyword of strongSwan 5.9.8 to the PRF
+// keyword of the same algorithm (proposal.c, integ_prf_map). In an IKE
+// proposal without an explicit PRF each integrity algorithm names a PRF,
+// also when the cipher is AEAD and the integrity algorithm itself is then
+// dropped. HMAC-SHA-256-96 has no PRF counterpart.
+var integPRF = map[string]string{
+	"sha": "prfsha1", "sha1": "prfsha1", "sha1_160": "prfsha1",
+	"sha256": "prfsha256", "sha2_256": "prfsha256",
+	"sha384": "prfsha384", "sha2_384": "prfsha384",
+	"sha512": "prfsha512", "sha2_512": "prfsha512",
+	"md5": "prfmd5", "md5_128": "prfmd5",
+	"aesxcbc": "prfaesxcbc", "camelliaxcbc": "prfcamelliaxcbc", "aescmac": "prfaescmac",
+	"sha256_96": "", "sha2_256_96": "",
+}
+
+// proposalNote is something a proposal does that is worth a diagnostic
+// without refusing it: an algorithm dropped as strongSwan drops it, or one
+// cygnet does not implement left out next to one it does.
+type proposalNote struct {
+	sev Severity
+	msg string
 }
 
 // ParseProposals parses an ike= or esp= value: proposals separated by
 // commas, algorithms within a proposal by '-', and an optional trailing '!'
 // that makes the list strict (nothing else is accepted). The result keeps
 // the written order, which is the preference order.
+//
+// The rules are strongSwan 5.9.8's (proposal_create_from_string and
+// check_proposal): in an IKE proposal that names no PRF, every integrity
+// algorithm names the PRF of the same algorithm (sha256 gives prfsha256,
+// aesxcbc prfaesxcbc); with AEAD ciphers integrity algorithms are then
+// dropped, in IKE and ESP proposals alike; "none" is dropped from IKE
+// proposals; AEAD and classic ciphers in one proposal are refused.
+// cygnet differs where strongSwan would weaken security or do something
+// cygnet cannot: a PRF in an ESP proposal, a classic ESP cipher without
+// integrity algorithm and an algorithm the engine does not implement are
+// refused, except that an unimplemented algorithm with an implemented
+// alternative of the same type is left out (with a warning from Interpret).
 func ParseProposals(s string, kind ProposalKind) (props []ike.Proposal, strict bool, err error) {
+	props, strict, _, err = parseProposals(s, kind)
+	return props, strict, err
+}
+
+func parseProposals(s string, kind ProposalKind) (props []ike.Proposal, strict bool, notes []proposalNote, err error) {
 	s = strings.TrimSpace(s)
 	if strings.HasSuffix(s, "!") {
 		strict = true
 		s = strings.TrimSpace(strings.TrimSuffix(s, "!"))
 	}
 	if s == "" {
-		return nil, strict, fmt.Errorf("config: empty proposal list")
+		return nil, strict, nil, fmt.Errorf("config: empty proposal list")
 	}
 	for _, ps := range strings.Split(s, ",") {
 		ps = strings.TrimSpace(ps)
 		if ps == "" {
-			return nil, strict, fmt.Errorf("config: empty proposal in %q", s)
+			return nil, strict, nil, fmt.Errorf("config: empty proposal in %q", s)
 		}
-		p, err := parseProposal(ps, kind)
+		p, n, err := parseProposal(ps, kind)
 		if err != nil {
-			return nil, strict, err
+			return nil, strict, nil, err
 		}
-		props = append(props, p...)
+		props = append(props, p)
+		notes = append(notes, n...)
 	}
-	return props, strict, nil
+	return props, strict, notes, nil
 }
 
-// parseProposal parses one '-'-separated proposal. A proposal that mixes
-// AEAD and classic ciphers is rejected as strongSwan 5.9 rejects it.
-func parseProposal(s string, kind ProposalKind) ([]ike.Proposal, error) {
-	var p ike.Proposal
+// parseProposal parses one '-'-separated proposal.
+func parseProposal(s string, kind ProposalKind) (ike.Proposal, []proposalNote, error) {
+	var (
+		p      ike.Proposal
+		notes  []proposalNote
+		integs []string // integrity keywords as written, lower case
+	)
 	for _, tok := range strings.Split(s, "-") {
 		lower := strings.ToLower(tok)
 		a, ok := algTokens[lower]
+		_, isInteg := integPRF[lower]
+		if isInteg && !slices.Contains(integs, lower) {
+			// also the integrity algorithms cygnet cannot represent: with
+			// an AEAD cipher they are dropped or only name the PRF
+			integs = append(integs, lower)
+		}
 		switch {
 		case tok == "":
-			return nil, fmt.Errorf("config: empty algorithm in proposal %q", s)
+			return p, nil, fmt.Errorf("config: empty algorithm in proposal %q", s)
+		case !ok && isInteg:
+			continue // judged below, once the cipher is known
 		case !ok && isKnownUnsupported(lower):
-			return nil, fmt.Errorf("config: algorithm %q in proposal %q is not supported by cygnet", tok, s)
+			return p, nil, fmt.Errorf("config: algorithm %q in proposal %q is not supported by cygnet", tok, s)
 		case !ok:
-			return nil, fmt.Errorf("config: unknown algorithm %q in proposal %q", tok, s)
+			return p, nil, fmt.Errorf("config: unknown algorithm %q in proposal %q", tok, s)
 		}
 		switch a.typ {
 		case message.TransformENCR:
@@ -195,7 +238,7 @@ func parseProposal(s string, kind ProposalKind) ([]ike.Proposal, error) {
 			if kind == ProposalESP {
 				// strongSwan drops PRFs from ESP proposals; naming one is
 				// most likely a copy of an ike= value.
-				return nil, fmt.Errorf("config: PRF %q in ESP proposal %q", tok, s)
+				return p, nil, fmt.Errorf("config: PRF %q in ESP proposal %q: PRFs belong in ike= proposals", tok, s)
 			}
 			if id := message.PRFID(a.id); !slices.Contains(p.PRF, id) {
 				p.PRF = append(p.PRF, id)
@@ -210,7 +253,7 @@ func parseProposal(s string, kind ProposalKind) ([]ike.Proposal, error) {
 			}
 		case message.TransformESN:
 			if kind == ProposalIKE {
-				return nil, fmt.Errorf("config: %q in IKE proposal %q: ESN applies to ESP only", tok, s)
+				return p, nil, fmt.Errorf("config: %q in IKE proposal %q: ESN applies to ESP only", tok, s)
 			}
 			if id := message.ESNID(a.id); !slices.Contains(p.ESN, id) {
 				p.ESN = append(p.ESN, id)
@@ -218,44 +261,174 @@ func parseProposal(s string, kind ProposalKind) ([]ike.Proposal, error) {
 		}
 	}
 	if len(p.Encr) == 0 {
-		return nil, fmt.Errorf("config: no encryption algorithm in %s proposal %q", kind, s)
+		return p, nil, fmt.Errorf("config: no encryption algorithm in %s proposal %q", kind, s)
 	}
-	aead, classic := 0, 0
+	var aead, classic []string
 	for _, e := range p.Encr {
 		if e.ID.IsAEAD() {
-			aead++
+			aead = append(aead, tokenFor(message.TransformENCR, uint16(e.ID), e.KeyBits))
 		} else {
-			classic++
+			classic = append(classic, tokenFor(message.TransformENCR, uint16(e.ID), e.KeyBits))
 		}
 	}
-	switch {
-	case aead > 0 && classic > 0:
-		return nil, fmt.Errorf("config: proposal %q mixes AEAD and classic ciphers; write them as separate proposals", s)
-	case aead > 0:
-		// RFC 5282 8: no integrity transform with a combined-mode cipher.
-		// strongSwan drops one silently; say so instead.
-		if len(p.Integ) > 0 {
-			return nil, fmt.Errorf("config: integrity algorithm with AEAD cipher in proposal %q", s)
-		}
-	case len(p.Integ) == 0:
-		return nil, fmt.Errorf("config: no integrity algorithm for the classic cipher in proposal %q", s)
+	if len(aead) > 0 && len(classic) > 0 {
+		return p, nil, fmt.Errorf("config: proposal %q mixes AEAD (%s) and classic (%s) ciphers, which strongSwan refuses as well; write them as separate proposals separated by a comma",
+			s, strings.Join(aead, ", "), strings.Join(classic, ", "))
 	}
-	if kind == ProposalIKE {
-		if len(p.PRF) == 0 {
-			for _, i := range p.Integ {
-				if prf, ok := integPRF[i]; ok && !slices.Contains(p.PRF, prf) {
-					p.PRF = append(p.PRF, prf)
-				}
+
+	// the PRF an integrity keyword names, when the proposal names none
+	prfFrom := map[message.PRFID]string{} // derived PRF -> integrity keyword
+	var missingPRF []string               // "md5 gives prfmd5" for PRFs cygnet cannot represent
+	if kind == ProposalIKE && len(p.PRF) == 0 {
+		for _, in := range integs {
+			name := integPRF[in]
+			if name == "" {
+				missingPRF = append(missingPRF, fmt.Sprintf("%s has no PRF counterpart", in))
+				continue
+			}
+			a, ok := algTokens[name]
+			if !ok {
+				missingPRF = append(missingPRF, fmt.Sprintf("%s gives %s, which cygnet does not implement", in, name))
+				continue
+			}
+			if id := message.PRFID(a.id); !slices.Contains(p.PRF, id) {
+				p.PRF = append(p.PRF, id)
+				prfFrom[id] = in
 			}
 		}
-		if len(p.PRF) == 0 {
-			return nil, fmt.Errorf("config: no PRF in IKE proposal %q", s)
+	}
+
+	if len(aead) > 0 {
+		// RFC 5282 8: no integrity transform with a combined-mode cipher;
+		// strongSwan removes them.
+		if len(integs) > 0 && (kind == ProposalESP || len(prfFrom) == 0 && len(missingPRF) == 0) {
+			notes = append(notes, proposalNote{Info, fmt.Sprintf("integrity algorithm %s dropped from proposal %q: an AEAD cipher takes none (RFC 5282 8), as strongSwan drops it",
+				strings.Join(integs, ", "), s)})
 		}
-		if len(p.DH) == 0 {
-			return nil, fmt.Errorf("config: no key exchange method in IKE proposal %q", s)
+		p.Integ = nil
+	} else {
+		for _, in := range integs {
+			if _, ok := algTokens[in]; !ok {
+				return p, nil, fmt.Errorf("config: algorithm %q in proposal %q is not supported by cygnet", in, s)
+			}
+		}
+		if len(p.Integ) == 0 {
+			return p, nil, fmt.Errorf("config: no integrity algorithm for the classic cipher in proposal %q", s)
 		}
 	}
-	return []ike.Proposal{p}, nil
+	if kind == ProposalIKE {
+		switch {
+		case len(p.PRF) == 0 && len(missingPRF) > 0:
+			return p, nil, fmt.Errorf("config: no PRF in IKE proposal %q: without one strongSwan takes the PRF from the integrity algorithm, and %s; add an explicit PRF such as prfsha256",
+				s, strings.Join(missingPRF, ", "))
+		case len(p.PRF) == 0:
+			return p, nil, fmt.Errorf("config: no PRF in IKE proposal %q", s)
+		case len(missingPRF) > 0:
+			notes = append(notes, proposalNote{Warning, fmt.Sprintf("proposal %q: strongSwan would also propose the PRF of each integrity algorithm, but %s, so it is left out",
+				s, strings.Join(missingPRF, ", "))})
+		}
+		if len(p.DH) == 0 {
+			return p, nil, fmt.Errorf("config: no key exchange method in IKE proposal %q", s)
+		}
+	}
+	n, err := keepImplemented(&p, kind, s, prfFrom)
+	return p, append(notes, n...), err
+}
+
+// keepImplemented removes from p the transforms the engine does not
+// implement (ike/suite's table), so that nothing is proposed that cygnet
+// could not complete if the peer chose it. A transform type left without
+// any algorithm is an error, the others are reported as warnings.
+func keepImplemented(p *ike.Proposal, kind ProposalKind, s string, prfFrom map[message.PRFID]string) ([]proposalNote, error) {
+	proto := message.ProtoIKE
+	if kind == ProposalESP {
+		proto = message.ProtoESP
+	}
+	var notes []proposalNote
+	check := func(what string, ts []message.Transform, origin func(message.Transform) string) (keep []bool, err error) {
+		var dropped []string
+		kept := 0
+		for _, t := range ts {
+			ok := suite.Supported(proto, t) || t.Type == message.TransformKE && t.ID == uint16(message.DHNone)
+			keep = append(keep, ok)
+			if ok {
+				kept++
+				continue
+			}
+			d := fmt.Sprintf("%s (%s)", tokenFor(t.Type, t.ID, t.KeyBits), suite.Name(t))
+			if o := origin(t); o != "" {
+				d += ", " + o
+			}
+			dropped = append(dropped, d)
+		}
+		switch {
+		case len(dropped) == 0:
+		case kept == 0:
+			return nil, fmt.Errorf("config: %s proposal %q: cygnet does not implement the %s %s, and the proposal names no other",
+				kind, s, what, strings.Join(dropped, "; "))
+		default:
+			notes = append(notes, proposalNote{Warning, fmt.Sprintf("%s proposal %q: cygnet does not implement the %s %s, which is left out (strongSwan would propose it)",
+				kind, s, what, strings.Join(dropped, "; "))})
+		}
+		return keep, nil
+	}
+	none := func(message.Transform) string { return "" }
+	var encr []message.Transform
+	for _, e := range p.Encr {
+		encr = append(encr, suite.EncrTransform(e.ID, e.KeyBits))
+	}
+	keep, err := check("encryption algorithm", encr, none)
+	if err != nil {
+		return nil, err
+	}
+	p.Encr = filter(p.Encr, keep)
+	if len(p.Integ) > 0 {
+		var ts []message.Transform
+		for _, i := range p.Integ {
+			ts = append(ts, suite.IntegTransform(i))
+		}
+		if keep, err = check("integrity algorithm", ts, none); err != nil {
+			return nil, err
+		}
+		p.Integ = filter(p.Integ, keep)
+	}
+	if len(p.PRF) > 0 {
+		var ts []message.Transform
+		for _, f := range p.PRF {
+			ts = append(ts, suite.PRFTransform(f))
+		}
+		origin := func(t message.Transform) string {
+			if in := prfFrom[message.PRFID(t.ID)]; in != "" {
+				return fmt.Sprintf("the PRF strongSwan takes from the integrity algorithm %s when no PRF is given", in)
+			}
+			return ""
+		}
+		if keep, err = check("PRF", ts, origin); err != nil {
+			return nil, err
+		}
+		p.PRF = filter(p.PRF, keep)
+	}
+	if len(p.DH) > 0 {
+		var ts []message.Transform
+		for _, g := range p.DH {
+			ts = append(ts, suite.KETransform(g))
+		}
+		if keep, err = check("key exchange method", ts, none); err != nil {
+			return nil, err
+		}
+		p.DH = filter(p.DH, keep)
+	}
+	return notes, nil
+}
+
+func filter[T any](xs []T, keep []bool) []T {
+	var out []T
+	for i, x := range xs {
+		if keep[i] {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // FormatProposal writes p in strongSwan's proposal syntax, one token per
