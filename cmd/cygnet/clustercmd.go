@@ -69,6 +69,11 @@ func runCluster(args []string) int {
 			return 2
 		}
 		fmt.Fprintf(os.Stderr, "cygnet cluster %s: %v\n", args[0], err)
+		// 3: not (or no longer) a member; cygnet-cluster.service does not
+		// restart the agent for it.
+		if errors.Is(err, cluster.ErrNotMember) || errors.Is(err, cluster.ErrRemoved) {
+			return 3
+		}
 		return 1
 	}
 	return 0
@@ -380,6 +385,11 @@ func clusterAgent(ctx context.Context, args []string) error {
 	err = a.Run(ctx)
 	if errors.Is(err, context.Canceled) {
 		return nil
+	}
+	if errors.Is(err, cluster.ErrRemoved) {
+		if ferr := cluster.Forget(*dir); ferr != nil {
+			log.Error("cluster: forgetting membership", "err", ferr)
+		}
 	}
 	return err
 }

@@ -66,7 +66,7 @@ func LoadNodeConfig(dir string) (NodeConfig, error) {
 	b, err := os.ReadFile(Paths{dir}.Config())
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nc, fmt.Errorf("cluster: this node is not a cluster member (no %s): run cygnet cluster init or join", Paths{dir}.Config())
+			return nc, fmt.Errorf("%w (no %s): run cygnet cluster init or join", ErrNotMember, Paths{dir}.Config())
 		}
 		return nc, fmt.Errorf("cluster: %w", err)
 	}
@@ -287,6 +287,20 @@ func randomPSK() (string, error) {
 		return "", fmt.Errorf("cluster: random: %w", err)
 	}
 	return base64.StdEncoding.EncodeToString(b), nil
+}
+
+// ErrNotMember: this node has no cluster identity (never joined, or left).
+var ErrNotMember = errors.New("cluster: this node is not a cluster member")
+
+// Forget moves the node's membership file aside after its removal, so
+// the agent is not restarted into a cluster that no longer has it; the
+// keys stay for inspection, and a new join starts clean.
+func Forget(dir string) error {
+	p := Paths{dir}
+	if err := os.Rename(p.Config(), p.Config()+".removed"); err != nil {
+		return fmt.Errorf("cluster: %w", err)
+	}
+	return nil
 }
 
 // ReadCACert reads the cluster CA certificate of a member.
