@@ -23,6 +23,8 @@ type NodeReport struct {
 	Version    string `json:"version"`
 	ESP        bool   `json:"esp"`
 	Error      string `json:"error,omitempty"`
+	// Stale lists removed members this node still has a conn to.
+	Stale []string `json:"stale,omitempty"`
 }
 
 // PairReport is one pair of the matrix, as seen from both ends.
@@ -72,10 +74,24 @@ func (s *Store) BuildReport(ctx context.Context) (Report, error) {
 		o := obs[n.Name]
 		nr := NodeReport{Name: n.Name, Addr: n.Addr, Alive: alive[n.Name], Generation: o.Generation, Phase: o.Phase,
 			Daemon: o.Daemon, Version: o.Version, ESP: o.ESP, Error: o.Error}
-		if !nr.Alive || nr.Generation != d.Generation || nr.Error != "" {
+		if !nr.Alive || nr.Generation != d.Generation || nr.Phase != d.Phase || nr.Error != "" {
 			r.OK = false
 		}
 		r.Nodes = append(r.Nodes, nr)
+	}
+	// A node still holding a conn to a removed member has not caught up:
+	// removal is done only when every member dropped it.
+	member := map[string]bool{}
+	for _, n := range nodes {
+		member[n.Name] = true
+	}
+	for i, n := range nodes {
+		for peer := range obs[n.Name].Pairs {
+			if !member[peer] && alive[n.Name] {
+				r.OK = false
+				r.Nodes[i].Stale = append(r.Nodes[i].Stale, peer)
+			}
+		}
 	}
 	on := d.State == "on"
 	if on && d.Phase != PhaseEnforced {
@@ -136,7 +152,11 @@ func (r Report) WriteText(w io.Writer) {
 		if !n.ESP {
 			esp = "NO"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%v\t%d/%s\t%s\t%s\t%s\n", n.Name, n.Addr, n.Alive, n.Generation, n.Phase, n.Version, esp, n.Error)
+		errs := n.Error
+		if len(n.Stale) > 0 {
+			errs = strings.TrimSpace(errs + " still has conns to removed " + strings.Join(n.Stale, ","))
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%v\t%d/%s\t%s\t%s\t%s\n", n.Name, n.Addr, n.Alive, n.Generation, n.Phase, n.Version, esp, errs)
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
