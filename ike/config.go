@@ -1,11 +1,13 @@
 package ike
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/subtle"
 	"crypto/x509"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -448,4 +450,58 @@ func (c *Credentials) LookupPSK(local, remote Identity) (key SharedKey, ok bool)
 		}
 	}
 	return key, ok
+}
+
+// Clone returns a deep copy of c: no slice or byte of it is shared with c,
+// so that the caller may change c while an Engine reads the copy. Parsed
+// certificates, CRLs and keys are shared: they are immutable once parsed.
+func (c *Config) Clone() *Config {
+	n := *c
+	n.Connections = cloneSlice(c.Connections, (*Connection).clone)
+	n.Credentials = c.Credentials.clone()
+	return &n
+}
+
+func (c *Connection) clone() Connection {
+	n := *c
+	n.Local, n.Remote = c.Local.clone(), c.Remote.clone()
+	n.IKE = cloneSlice(c.IKE, (*Proposal).clone)
+	n.ESP = cloneSlice(c.ESP, (*Proposal).clone)
+	return n
+}
+
+func (e *Endpoint) clone() Endpoint {
+	n := *e
+	n.ID = e.ID.clone()
+	n.Subnets = slices.Clone(e.Subnets)
+	return n
+}
+
+func (p *Proposal) clone() Proposal {
+	return Proposal{Encr: slices.Clone(p.Encr), Integ: slices.Clone(p.Integ), PRF: slices.Clone(p.PRF),
+		DH: slices.Clone(p.DH), ESN: slices.Clone(p.ESN)}
+}
+
+func (id *Identity) clone() Identity { return Identity{Type: id.Type, Data: bytes.Clone(id.Data)} }
+
+func (k *SharedKey) clone() SharedKey {
+	return SharedKey{IDs: cloneSlice(k.IDs, (*Identity).clone), Secret: bytes.Clone(k.Secret), Source: k.Source}
+}
+
+func (c *Credentials) clone() Credentials {
+	return Credentials{SharedKeys: cloneSlice(c.SharedKeys, (*SharedKey).clone),
+		PrivateKeys: slices.Clone(c.PrivateKeys), Certs: slices.Clone(c.Certs),
+		CACerts: slices.Clone(c.CACerts), CRLs: slices.Clone(c.CRLs)}
+}
+
+// cloneSlice copies s element by element with clone; nil stays nil.
+func cloneSlice[T any](s []T, clone func(*T) T) []T {
+	if s == nil {
+		return nil
+	}
+	n := make([]T, len(s))
+	for i := range s {
+		n[i] = clone(&s[i])
+	}
+	return n
 }

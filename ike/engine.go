@@ -18,6 +18,9 @@ import (
 
 // Options configure an Engine. Config, Transport and Kernel are required.
 type Options struct {
+	// Config is copied (Config.Clone): the engine reads only its own copy,
+	// so the caller may change or reuse *Config afterwards without racing
+	// with negotiations; SetConfig installs a new one.
 	Config    *Config
 	Transport Transport
 	Kernel    xfrm.Installer
@@ -151,7 +154,7 @@ func New(opts Options) (*Engine, error) {
 		reqids:  make(map[string]uint32),
 		up:      make(map[netip.Addr]int),
 	}
-	e.cfgp.Store(opts.Config)
+	e.cfgp.Store(opts.Config.Clone())
 	if e.clock == nil {
 		e.clock = SystemClock{}
 	}

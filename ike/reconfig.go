@@ -36,11 +36,15 @@ func validateConfig(cfg *Config) error {
 // terminates connections whose definition changed before calling, if it
 // wants them renegotiated). IKE SAs of connections that are gone are
 // deleted, telling the peer. Retransmission settings keep the values New
-// took.
+// took. The engine keeps a copy of cfg (Config.Clone), so the caller may
+// go on changing *cfg without racing with negotiations.
 func (e *Engine) SetConfig(cfg *Config) error {
 	if cfg == nil {
 		return fmt.Errorf("ike: SetConfig: nil configuration")
 	}
+	// Validated and stored as a copy, so that what is checked is what
+	// runs, whatever the caller does with cfg later.
+	cfg = cfg.Clone()
 	if err := validateConfig(cfg); err != nil {
 		return err
 	}
