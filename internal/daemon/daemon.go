@@ -71,15 +71,59 @@ type Daemon struct {
 	log     *slog.Logger
 	started time.Time
 
-	kernel *xfrm.Handle
+	kernel kernel
 	conn   *udp.Conn
 
-	mu      sync.Mutex
-	loaded  *config.Loaded
-	engine  *ike.Engine
-	routed  map[string]bool // conns with trap policies
+	mu     sync.Mutex
+	loaded *config.Loaded
+	engine *ike.Engine
+	routed map[string]bool // conns with trap policies
+
+	// life ends when the daemon stops (stop cancels it). Every goroutine
+	// the daemon starts on its own account (initiate loops of auto=start,
+	// ACQUIREs and reloads; the kernel watch) runs under it and is counted
+	// in loops, so that shutdown can wait for them: a keyingtries=%forever
+	// loop must not outlive the daemon.
+	life    context.Context
 	stop    context.CancelFunc
+	loops   sync.WaitGroup
 	stopped chan struct{}
+}
+
+// kernel is what the daemon needs of the XFRM data path: *xfrm.Handle on
+// Linux. It is an interface so that tests can run the daemon's lifecycle
+// (reload, stop) against an in-memory kernel, without root.
+type kernel interface {
+	xfrm.Installer
+	Policies(ctx context.Context) ([]xfrm.InstalledPolicy, error)
+	States(ctx context.Context) ([]xfrm.InstalledState, error)
+	Watch(ctx context.Context) (<-chan xfrm.Event, <-chan error, error)
+	Flush(ctx context.Context) error
+}
+
+// newDaemon returns a daemon for a loaded configuration; Run adds the
+// sockets and the engine.
+func newDaemon(o Options, log *slog.Logger, k kernel, loaded *config.Loaded) *Daemon {
+	d := &Daemon{opts: o, log: log, started: time.Now(), kernel: k, loaded: loaded,
+		routed: map[string]bool{}, stopped: make(chan struct{})}
+	d.life, d.stop = context.WithCancel(context.Background())
+	return d
+}
+
+// goInitiate runs initiate for a connection in its own goroutine, for the
+// daemon's lifetime. Once the daemon is stopping it starts nothing:
+// shutdown is waiting for the loops to end.
+func (d *Daemon) goInitiate(name string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.life.Err() != nil {
+		return
+	}
+	d.loops.Add(1)
+	go func() {
+		defer d.loops.Done()
+		d.initiate(d.life, name)
+	}()
 }
 
 // LoadConfig reads the configuration and fails on any error diagnostic,
@@ -133,8 +177,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer kernel.Close()
 
-	d := &Daemon{opts: o, log: log, started: time.Now(), kernel: kernel, loaded: loaded,
-		routed: map[string]bool{}, stopped: make(chan struct{})}
+	d := newDaemon(o, log, kernel, loaded)
 	held, err := d.failClosed(ctx)
 	if err != nil {
 		return err
@@ -175,15 +218,21 @@ func Run(ctx context.Context, o Options) error {
 		eng.Close()
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	d.stop = cancel
+	// The caller's ctx ending stops the daemon as `ipsec stop` does; from
+	// here on everything runs for the daemon's lifetime.
+	defer context.AfterFunc(ctx, d.stop)()
+	ctx = d.life
 	serveDone := make(chan struct{})
 	go func() {
 		ctl.Serve(ctx)
 		close(serveDone)
 	}()
 	go conn.Serve(eng.HandlePacket)
-	go d.watchKernel(ctx)
+	d.loops.Add(1)
+	go func() {
+		defer d.loops.Done()
+		d.watchKernel(ctx)
+	}()
 
 	log.Info("cygnet daemon started", "version", Version, "config", loaded.Layout.Dir,
 		"connections", len(loaded.Config.Connections), "port", port, "nat_port", natPort)
@@ -287,7 +336,7 @@ func (d *Daemon) startConns(ctx context.Context, held map[netip.Addr]bool) {
 		wanted[c.Remote.Addr] = true
 		switch {
 		case c.Auto == ike.AutoStart || held[c.Remote.Addr] && c.Auto != ike.AutoIgnore:
-			go d.initiate(ctx, c.Name)
+			d.goInitiate(c.Name)
 		case c.Auto == ike.AutoRoute:
 			if err := d.route(ctx, c.Name); err != nil {
 				d.log.Error("route failed", "conn", c.Name, "err", err)
@@ -461,7 +510,7 @@ func (d *Daemon) watchKernel(ctx context.Context) {
 			}
 			d.mu.Unlock()
 			if name != "" {
-				go d.initiate(ctx, name)
+				d.goInitiate(name)
 			}
 		case err := <-errc:
 			d.log.Error("kernel events", "err", err)
@@ -472,14 +521,24 @@ func (d *Daemon) watchKernel(ctx context.Context) {
 	}
 }
 
-// shutdown deletes every SA (telling peers, briefly) and removes every
-// object cygnet owns from the kernel.
+// shutdown ends the daemon's goroutines, deletes every SA (telling peers,
+// briefly) and removes every object cygnet owns from the kernel.
 func (d *Daemon) shutdown() {
+	// Cancelled under mu, so that goInitiate starts no loop after this;
+	// the loops end before the SAs are deleted, or a retry could set one
+	// up again behind Terminate.
+	d.mu.Lock()
+	d.stop()
+	d.mu.Unlock()
+	d.loops.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	d.mu.Lock()
+	loaded := d.loaded
+	d.mu.Unlock()
 	var wg sync.WaitGroup
-	for i := range d.loaded.Config.Connections {
-		name := d.loaded.Config.Connections[i].Name
+	for i := range loaded.Config.Connections {
+		name := loaded.Config.Connections[i].Name
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -57,7 +57,9 @@ func (d *Daemon) cmdReload(ctx context.Context, out io.Writer) int {
 		}
 		switch c.Auto {
 		case ike.AutoStart:
-			go d.initiate(context.WithoutCancel(ctx), name)
+			// Not under ctx, which ends with the reload command: the
+			// loop lives as long as the daemon, and no longer.
+			d.goInitiate(name)
 		case ike.AutoRoute:
 			if err := d.route(ctx, name); err != nil {
 				fmt.Fprintf(out, "conn %s: route: %v\n", name, err)
@@ -77,12 +79,19 @@ func (d *Daemon) cmdRereadSecrets(ctx context.Context, out io.Writer) int {
 		fmt.Fprintln(out, err)
 		return 1
 	}
+	// The running configuration is replaced, never written in place:
+	// connByName's callers and status hold pointers into the old one
+	// without the lock. The engine keeps its own copy (SetConfig clones).
 	d.mu.Lock()
-	cfg := d.loaded.Config
-	cfg.Credentials = loaded.Config.Credentials
-	d.loaded.Config = cfg
+	next := *d.loaded
+	next.Config.Credentials = loaded.Config.Credentials
+	cfg := &next.Config
+	err = d.engine.SetConfig(cfg)
+	if err == nil {
+		d.loaded = &next
+	}
 	d.mu.Unlock()
-	if err := d.engine.SetConfig(&cfg); err != nil {
+	if err != nil {
 		fmt.Fprintln(out, err)
 		return 1
 	}
