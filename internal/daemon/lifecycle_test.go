@@ -106,9 +106,6 @@ func peerEngine(t *testing.T, link *memLink, local, remote netip.Addr) *ike.Engi
 				PRF: []message.PRFID{message.PRFHMACSHA2256}, DH: []message.DHGroup{message.DHCurve25519}}},
 			ESP:           []ike.Proposal{{Encr: []ike.Encr{{ID: message.EncrAESGCM16, KeyBits: 256}}}},
 			Rekey:         true,
-			IKELifetime:   3 * time.Second,
-			Lifetime:      2 * time.Second,
-			MarginTime:    time.Second,
 			InstallPolicy: true,
 		}},
 		Credentials: ike.Credentials{SharedKeys: []ike.SharedKey{{Secret: []byte(testPSK)}}},
@@ -131,16 +128,17 @@ func TestRereadSecretsDuringNegotiations(t *testing.T) {
 	local, remote := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
 	dir := t.TempDir()
 	writeConf(t, dir, "conn ab\n\tleft=127.0.0.1\n\tright=127.0.0.2\n\tauthby=secret\n\ttype=transport\n"+
-		"\tike=aes256gcm16-prfsha256-curve25519!\n\tesp=aes256gcm16!\n\tauto=add\n"+
-		"\tikelifetime=3s\n\tlifetime=2s\n\tmargintime=1s\n\trekeyfuzz=0%\n")
+		"\tike=aes256gcm16-prfsha256-curve25519!\n\tesp=aes256gcm16!\n\tauto=add\n")
 	for round := range 4 {
 		link := &memLink{}
 		d := startTestDaemon(t, dir, link, local)
 		peer := peerEngine(t, link, remote, local)
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		// The two ends take turns to initiate; each SA lives long enough
-		// for its CHILD_SA (lifetime 2s, margintime 1s) to be rekeyed.
+		// The two ends take turns to initiate; the initiator's CHILD_SAs
+		// are rekeyed as the kernel's soft expiry would have them.
 		initiator := []*ike.Engine{d.engine, peer}[round%2]
+		initAddr := []netip.Addr{local, remote}[round%2]
+		var rekeys atomic.Int32
 		var up atomic.Int32
 		done := make(chan struct{})
 		var wg sync.WaitGroup
@@ -154,7 +152,15 @@ func TestRereadSecretsDuringNegotiations(t *testing.T) {
 					up.Add(1)
 				}
 				icancel()
-				time.Sleep(1500 * time.Millisecond)
+				for range 5 {
+					for _, sa := range initiator.Status().IKESAs {
+						for _, ch := range sa.Children {
+							initiator.KernelEvent(xfrm.Event{Type: xfrm.EventSoftExpire, SPI: ch.SPIIn, ReqID: ch.ReqID, Dst: initAddr})
+							rekeys.Add(1)
+						}
+					}
+					time.Sleep(200 * time.Millisecond)
+				}
 				tctx, tcancel := context.WithTimeout(ctx, 5*time.Second)
 				initiator.Terminate(tctx, "ab")
 				tcancel()
@@ -178,8 +184,8 @@ func TestRereadSecretsDuringNegotiations(t *testing.T) {
 		}()
 		wg.Wait()
 		cancel()
-		if up.Load() == 0 {
-			t.Errorf("round %d: no IKE_SA came up: the stress did not negotiate", round)
+		if up.Load() == 0 || rekeys.Load() == 0 {
+			t.Errorf("round %d: %d IKE_SA(s) up, %d rekey(s): the stress did not negotiate", round, up.Load(), rekeys.Load())
 		}
 		d.shutdown()
 	}
