@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 
-.PHONY: all build test demo deps fmt vet fuzz install clean
+.PHONY: all build test demo demo-pair deps fmt vet fuzz install clean
 
 all: build
 
@@ -17,8 +17,13 @@ build:
 test:
 	scripts/test.sh
 
-# The real-kernel ESP demo, inside a stock Debian kernel under qemu (internal/vm).
+# The cluster story on a real kernel, inside a stock Debian kernel under qemu (internal/vm):
+# 4 nodes form a cluster, enable, a 5th joins, kill -9, remove, disable (internal/e2e TestCluster).
 demo: deps
+	CYGNET_VM=1 CYGNET_REQUIRE_VM=1 $(GO) test -count=1 -v -timeout 30m -run "^TestCluster$$" ./internal/e2e/
+
+# The single-pair daemon demo: moon and sun from strongSwan-style files.
+demo-pair: deps
 	CYGNET_VM=1 CYGNET_REQUIRE_VM=1 $(GO) test -count=1 -v -timeout 30m -run "^TestDaemonDemo$$" ./internal/e2e/
 
 deps:

@@ -181,7 +181,13 @@ func (p *pinger) stop() {
 // link in clear (not ESP, not IKE, not ARP) once their pair was enforced:
 // since(src, dst) gives that moment, false for a pair not checked.
 func clearAfter(frames []capture.Frame, since func(a, b netip.Addr) (time.Time, bool)) (int, string) {
-	count, first := 0, ""
+	c, first, _ := clearAndESP(frames, since)
+	return c, first
+}
+
+// clearAndESP is clearAfter that also counts the ESP packets it saw.
+func clearAndESP(frames []capture.Frame, since func(a, b netip.Addr) (time.Time, bool)) (int, string, int) {
+	count, first, esp := 0, "", 0
 	for _, f := range frames {
 		pkt := gopacket.NewPacket(f.Data, layers.LayerTypeEthernet, gopacket.Default)
 		ip, ok := pkt.Layer(layers.LayerTypeIPv4).(*layers.IPv4)
@@ -196,6 +202,7 @@ func clearAfter(frames []capture.Frame, since func(a, b netip.Addr) (time.Time, 
 		}
 		switch ip.Protocol {
 		case layers.IPProtocolESP:
+			esp++
 			continue
 		case layers.IPProtocolUDP:
 			if u, _ := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP); u != nil && (u.DstPort == 500 || u.DstPort == 4500 || u.SrcPort == 500 || u.SrcPort == 4500) {
@@ -207,7 +214,7 @@ func clearAfter(frames []capture.Frame, since func(a, b netip.Addr) (time.Time, 
 			first = fmt.Sprintf("%v %v->%v", ip.Protocol, src, dst)
 		}
 	}
-	return count, first
+	return count, first, esp
 }
 
 func waitStatus(t *testing.T, n *cnode, timeout time.Duration, what string, ok func(cluster.Report, int) bool) cluster.Report {
@@ -308,6 +315,34 @@ func TestCluster(t *testing.T) {
 	l.nodes[1].startAgent(t)
 	waitStatus(t, n1, 300*time.Second, "recovered after kill -9", func(r cluster.Report, code int) bool { return code == 0 })
 
+	// The store goes away (n1's agent runs the embedded etcd): every node
+	// keeps what it applied. n2 then restarts as after a reboot, daemon
+	// and agent, while the store is still down: its daemon brings its SAs
+	// back from the files on disk alone.
+	n1.kill9Agent()
+	n2 := l.nodes[1]
+	n2.kill9Agent()
+	if pid := n2.pid(t); pid != 0 {
+		syscall.Kill(pid, syscall.SIGKILL)
+	}
+	storeDown := time.Now()
+	n2.start(t)
+	n2.startAgent(t)
+	waitFor(t, 300*time.Second, "n2's four SAs back while the store is down", func() bool {
+		out, _ := n2.ipsec(t, "statusall")
+		up := 0
+		for _, ps := range cluster.ParseStatus(out) {
+			if ps.State == "ESTABLISHED" {
+				up++
+			}
+		}
+		return up == 4
+	})
+	t.Logf("store down; n2 restarted (daemon kill -9, agent kill -9) -> its 4 SAs back without the store: %v (qemu TCG)", time.Since(storeDown).Round(time.Millisecond))
+	n1.startAgent(t)
+	waitStatus(t, n5, 300*time.Second, "the store back, every pair as desired", func(r cluster.Report, code int) bool { return code == 0 })
+	t.Logf("store down to every pair reported as desired again: %v", time.Since(storeDown).Round(time.Millisecond))
+
 	// Remove n4 (as if dead: its agent is stopped first).
 	l.nodes[3].kill9Agent()
 	delete(members, l.nodes[3].addr)
@@ -356,8 +391,11 @@ func TestCluster(t *testing.T) {
 			}
 			t.Logf("n1: %d packets between members in clear before enable (the pings, as expected)", before)
 		}
-		c, first := clearAfter(kept, since)
-		t.Logf("%s: %d frames captured, %d in clear between members after their pair was enforced", n.name, len(frames), c)
+		c, first, esp := clearAndESP(kept, since)
+		t.Logf("%s: %d frames captured; after enforcement %d ESP and %d in clear between members", n.name, len(frames), esp, c)
+		if esp == 0 {
+			t.Errorf("%s: no ESP seen after enforcement: the pings did not cross, or not protected", n.name)
+		}
 		if c != 0 {
 			t.Errorf("%s: %d packets in clear after enforcement, first %s", n.name, c, first)
 		}
