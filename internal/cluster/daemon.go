@@ -51,6 +51,15 @@ func (c IpsecCommand) Apply(ctx context.Context) error {
 	if _, err := c.run(ctx, "rereadsecrets"); err != nil {
 		return err
 	}
+	// charon reads ipsec.d/cacerts only when it starts and on
+	// rereadcacerts (ipsec update reloads conns and their leftcert, not the
+	// CAs): without it a charon that was running before the agent wrote the
+	// cluster CA trusts no peer. cygnet reads ipsec.d/ on every reload.
+	if out, _ := c.run(ctx, "version"); daemonKind(out) == "strongswan" {
+		if _, err := c.run(ctx, "rereadcacerts"); err != nil {
+			return err
+		}
+	}
 	_, err := c.run(ctx, "update")
 	return err
 }
@@ -75,17 +84,23 @@ func (c IpsecCommand) Status(ctx context.Context) (map[string]PairStatus, error)
 // Info implements Daemon.
 func (c IpsecCommand) Info(ctx context.Context) (string, string, bool) {
 	out, _ := c.run(ctx, "version")
-	kind, version := "unknown", strings.TrimSpace(out)
-	switch {
-	case strings.Contains(out, "cygnet"):
-		kind = "cygnet"
-	case strings.Contains(out, "strongSwan"):
-		kind = "strongswan"
-	}
+	kind, version := daemonKind(out), strings.TrimSpace(out)
 	if i := strings.IndexByte(version, '\n'); i >= 0 {
 		version = version[:i]
 	}
 	return kind, version, kernelHasESP()
+}
+
+// daemonKind names the daemon from its `ipsec version`: cygnet's says
+// "cygnet ... (strongSwan 5.9.8 compatible)", so cygnet is checked first.
+func daemonKind(version string) string {
+	switch {
+	case strings.Contains(version, "cygnet"):
+		return "cygnet"
+	case strings.Contains(version, "strongSwan"):
+		return "strongswan"
+	}
+	return "unknown"
 }
 
 // kernelHasESP: the ESP transforms are modules on stock kernels; a kernel
