@@ -181,12 +181,16 @@ func (p *pinger) stop() {
 // link in clear (not ESP, not IKE, not ARP) once their pair was enforced:
 // since(src, dst) gives that moment, false for a pair not checked.
 func clearAfter(frames []capture.Frame, since func(a, b netip.Addr) (time.Time, bool)) (int, string) {
-	c, first, _ := clearAndESP(frames, since)
+	c, first, _ := clearAndESP(frames, func(a, b netip.Addr, at time.Time) bool {
+		from, ok := since(a, b)
+		return ok && !at.Before(from)
+	})
 	return c, first
 }
 
-// clearAndESP is clearAfter that also counts the ESP packets it saw.
-func clearAndESP(frames []capture.Frame, since func(a, b netip.Addr) (time.Time, bool)) (int, string, int) {
+// clearAndESP is clearAfter that also counts the ESP packets it saw;
+// protected(src, dst, at) says whether the pair must be protected then.
+func clearAndESP(frames []capture.Frame, protected func(a, b netip.Addr, at time.Time) bool) (int, string, int) {
 	count, first, esp := 0, "", 0
 	for _, f := range frames {
 		pkt := gopacket.NewPacket(f.Data, layers.LayerTypeEthernet, gopacket.Default)
@@ -196,8 +200,7 @@ func clearAndESP(frames []capture.Frame, since func(a, b netip.Addr) (time.Time,
 		}
 		src, _ := netip.AddrFromSlice(ip.SrcIP.To4())
 		dst, _ := netip.AddrFromSlice(ip.DstIP.To4())
-		from, ok := since(src, dst)
-		if !ok || f.Time.Before(from) {
+		if !protected(src, dst, f.Time) {
 			continue
 		}
 		switch ip.Protocol {
@@ -345,7 +348,7 @@ func TestCluster(t *testing.T) {
 
 	// Remove n4 (as if dead: its agent is stopped first).
 	l.nodes[3].kill9Agent()
-	delete(members, l.nodes[3].addr)
+	n4Removed := time.Now()
 	if out, code := l.nodes[4].cluster(t, "remove", "n4"); code != 0 {
 		t.Fatalf("remove: %s", out)
 	}
@@ -359,39 +362,37 @@ func TestCluster(t *testing.T) {
 	// Nothing in clear on any pair since it was enforced (n5's pairs since
 	// they were reported up; n4's pairs are not checked after its removal
 	// began, when its agent stopped).
-	removed := time.Now()
 	p.stop()
-	since := func(a, b netip.Addr) (time.Time, bool) {
+	n4 := l.nodes[3].addr
+	protected := func(a, b netip.Addr, at time.Time) bool {
 		if !members[a] || !members[b] {
-			return time.Time{}, false
+			return false
+		}
+		if (a == n4 || b == n4) && !at.Before(n4Removed) {
+			return false // removed: its pairs go back to clear, as they should
 		}
 		from := enforced
 		if a == n5.addr || b == n5.addr {
 			from = n5Up
 		}
-		return from, true
+		return !at.Before(from)
 	}
 	for _, n := range l.nodes {
 		frames, err := n.capt.Stop()
 		if err != nil {
 			t.Fatal(err)
 		}
-		var kept []capture.Frame
-		for _, f := range frames {
-			if n != l.nodes[3] || f.Time.Before(removed) {
-				kept = append(kept, f)
-			}
-		}
+		kept := frames
 		// The detector itself: before enable the same pings crossed in
 		// clear, and it must see them.
 		if n == n1 {
-			before, _ := clearAfter(kept, func(a, b netip.Addr) (time.Time, bool) { return time.Time{}, members[a] && members[b] })
+			before, _, _ := clearAndESP(kept, func(a, b netip.Addr, _ time.Time) bool { return members[a] && members[b] })
 			if before == 0 {
 				t.Errorf("n1: no cleartext seen even before enable: the capture or the detector is broken")
 			}
 			t.Logf("n1: %d packets between members in clear before enable (the pings, as expected)", before)
 		}
-		c, first, esp := clearAndESP(kept, since)
+		c, first, esp := clearAndESP(kept, protected)
 		t.Logf("%s: %d frames captured; after enforcement %d ESP and %d in clear between members", n.name, len(frames), esp, c)
 		if esp == 0 {
 			t.Errorf("%s: no ESP seen after enforcement: the pings did not cross, or not protected", n.name)
