@@ -106,10 +106,14 @@ func (a *Agent) loop(ctx context.Context, wch clientv3.WatchChan, tick <-chan ti
 // after the store comes back.
 func (a *Agent) keepAlive(ctx context.Context) {
 	for ctx.Err() == nil {
-		l, err := a.Store.C.Grant(ctx, a.LeaseTTL)
+		// Bounded calls: a call on a black-holed connection must not hold
+		// the node's liveness hostage.
+		gctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		l, err := a.Store.C.Grant(gctx, a.LeaseTTL)
 		if err == nil {
-			_, err = a.Store.C.Put(ctx, prefixAlive+a.NC.Name, time.Now().UTC().Format(time.RFC3339), clientv3.WithLease(l.ID))
+			_, err = a.Store.C.Put(gctx, prefixAlive+a.NC.Name, time.Now().UTC().Format(time.RFC3339), clientv3.WithLease(l.ID))
 		}
+		cancel()
 		if err == nil {
 			var ch <-chan *clientv3.LeaseKeepAliveResponse
 			ch, err = a.Store.C.KeepAlive(ctx, l.ID)

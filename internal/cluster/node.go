@@ -140,8 +140,15 @@ func Connect(ctx context.Context, dir string, nc NodeConfig) (*Store, error) {
 		Endpoints:   nc.Endpoints,
 		TLS:         tc,
 		DialTimeout: 5 * time.Second,
-		Logger:      zap.NewNop(),
-		Context:     ctx,
+		// The store's TCP connection crosses the SAs the cluster switches
+		// on and off: while one end has dropped an SA and the other has not
+		// yet, its packets are black-holed and TCP backs off for minutes.
+		// gRPC keepalives notice a dead connection in seconds and redial.
+		DialKeepAliveTime:    5 * time.Second,
+		DialKeepAliveTimeout: 5 * time.Second,
+		PermitWithoutStream:  true,
+		Logger:               zap.NewNop(),
+		Context:              ctx,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: store connect %v: %w", nc.Endpoints, err)
