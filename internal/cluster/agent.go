@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -167,10 +168,13 @@ func (a *Agent) Reconcile(ctx context.Context) error {
 		a.report(ctx, d, err)
 		return err
 	}
-	if _, on := connAuto(d.Phase); on && (d.Phase == PhaseRouted || d.Phase == PhaseEnforced) {
-		a.bringUp(ctx, nodes)
+	// One statusall per round: both the SAs to bring up and the report
+	// come from it.
+	st, stErr := a.Daemon.Status(ctx)
+	if stErr == nil && (d.Phase == PhaseRouted || d.Phase == PhaseEnforced) {
+		a.bringUp(ctx, nodes, st)
 	}
-	a.report(ctx, d, nil)
+	a.reportStatus(ctx, d, nil, st, stErr)
 	return a.advance(ctx, d, rev, nodes)
 }
 
@@ -236,11 +240,7 @@ func (a *Agent) apply(ctx context.Context, f Files) error {
 
 // bringUp initiates the pairs that have no SA yet, from the end with the
 // smaller name only, so a pair is not keyed twice at once.
-func (a *Agent) bringUp(ctx context.Context, nodes []Node) {
-	st, err := a.Daemon.Status(ctx)
-	if err != nil {
-		return
-	}
+func (a *Agent) bringUp(ctx context.Context, nodes []Node, st map[string]PairStatus) {
 	for _, n := range nodes {
 		if n.Name <= a.NC.Name {
 			continue
@@ -263,6 +263,12 @@ func (a *Agent) bringUp(ctx context.Context, nodes []Node) {
 
 // report publishes this node's view.
 func (a *Agent) report(ctx context.Context, d Desired, applyErr error) {
+	st, err := a.Daemon.Status(ctx)
+	a.reportStatus(ctx, d, applyErr, st, err)
+}
+
+// reportStatus publishes this node's view from a status already read.
+func (a *Agent) reportStatus(ctx context.Context, d Desired, applyErr error, st map[string]PairStatus, stErr error) {
 	kind, version, esp := a.Daemon.Info(ctx)
 	o := Observed{Daemon: kind, Version: version, ESP: esp, At: time.Now().UTC(), Pairs: map[string]PairStatus{}}
 	if applyErr == nil {
@@ -273,14 +279,14 @@ func (a *Agent) report(ctx context.Context, d Desired, applyErr error) {
 		a.mu.Unlock()
 		o.Error = applyErr.Error()
 	}
-	if st, err := a.Daemon.Status(ctx); err == nil {
+	if stErr == nil {
 		for conn, ps := range st {
-			if len(conn) > 4 {
-				o.Pairs[conn[4:]] = ps
+			if peer, ok := strings.CutPrefix(conn, ConnName("")); ok && peer != "" {
+				o.Pairs[peer] = ps
 			}
 		}
 	} else if o.Error == "" {
-		o.Error = err.Error()
+		o.Error = stErr.Error()
 	}
 	a.mu.Lock()
 	a.lastObs = o
