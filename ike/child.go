@@ -357,6 +357,7 @@ func (sa *ikeSA) installChild(ch *childSA, initiator, deferOut bool) error {
 	k.In.EncKey, k.In.IntegKey, k.Out.EncKey, k.Out.IntegKey = nil, nil, nil, nil
 	ch.kernel = k
 	ch.installed = true
+	sa.e.childInstalled(&ch.kernel)
 	if !deferOut {
 		sa.outInstalled(ch)
 	}
@@ -474,7 +475,7 @@ func (sa *ikeSA) removeChild(ch *childSA, reason string) {
 	}
 	ctx, cancel := kernelCtx()
 	defer cancel()
-	if err := sa.e.kernel.DeleteChildSA(ctx, &ch.kernel); err != nil {
+	if err := sa.e.deleteChildKernel(ctx, &ch.kernel, sa.conn); err != nil {
 		sa.logAt(slog.LevelError, "ike: removing CHILD_SA from the kernel", "child_id", ch.uid, "err", err)
 	}
 	ch.installed = false

@@ -55,6 +55,16 @@ type Engine struct {
 
 	retry retransmit
 
+	// routeMu guards routes and polRefs; it is taken under an SA's lock
+	// (never the other way round), so the hand-over between a trap and a
+	// CHILD_SA's policies is one step.
+	// events is the ordered event stream OnEvent receives (events.go).
+	events eventStream
+
+	routeMu sync.Mutex
+	routes  map[string]xfrm.ChildSA // trap policies per routed connection
+	polRefs map[policyKey]int       // installed CHILD_SAs per policy
+
 	mu  sync.Mutex
 	sas map[uint64]*ikeSA // every IKE SA by its local SPI
 	// inits holds every responder SA by the initiator's SPI and address,
@@ -69,6 +79,7 @@ type Engine struct {
 	up        map[netip.Addr]int // established IKE SAs per peer address
 	lastReq   uint32
 	closed    bool
+	draining  bool // see Drain
 	// upList records every established IKE SA for the uniqueness policy
 	// and the duplicate tie-break (unique.go); estSeq numbers them.
 	upList []upEntry
@@ -153,7 +164,10 @@ func New(opts Options) (*Engine, error) {
 		halfOf:  make(map[*ikeSA]halfOpenEntry),
 		reqids:  make(map[string]uint32),
 		up:      make(map[netip.Addr]int),
+		routes:  make(map[string]xfrm.ChildSA),
+		polRefs: make(map[policyKey]int),
 	}
+	e.events.idle = sync.NewCond(&e.events.mu)
 	e.cfgp.Store(opts.Config.Clone())
 	if e.clock == nil {
 		e.clock = SystemClock{}
@@ -252,7 +266,7 @@ func (e *Engine) register(sa *ikeSA) (uint64, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {
-		return 0, errors.New("ike: engine closed")
+		return 0, ErrClosed
 	}
 	spi, err := e.newSPILocked()
 	if err != nil {
@@ -311,7 +325,6 @@ func (e *Engine) snapshot() []*ikeSA {
 // to report once the lock is released.
 type effects struct {
 	packets []Packet
-	events  []Event
 	// after runs last, with no SA locked: work that takes other SAs'
 	// locks (the uniqueness policy). before runs first, also with no SA
 	// locked: kernel work on other SAs that must be done before the peer
@@ -328,11 +341,7 @@ func (e *Engine) apply(fx effects) {
 			e.log.Debug("ike: send failed", "local", p.Local, "remote", p.Remote, "err", err)
 		}
 	}
-	if e.onEvent != nil {
-		for _, ev := range fx.events {
-			e.onEvent(ev)
-		}
-	}
+	e.deliverEvents()
 	for _, f := range fx.after {
 		f()
 	}
@@ -388,9 +397,12 @@ func (e *Engine) HandlePacket(p Packet) {
 // but the CHILD_SA fails, the IKE SA is kept (as RFC 7296 1.2 and strongSwan
 // do) and the error reports the CHILD_SA failure.
 func (e *Engine) Initiate(ctx context.Context, name string) error {
+	if e.isDraining() {
+		return fmt.Errorf("ike: conn %s: %w (stopping)", name, ErrClosed)
+	}
 	c := e.conn(name)
 	if c == nil {
-		return fmt.Errorf("ike: no connection %q", name)
+		return fmt.Errorf("%w %q", ErrNoConnection, name)
 	}
 	if c.Mode != ModeTransport {
 		return fmt.Errorf("ike: conn %s: mode %v cannot be initiated, only transport", name, c.Mode)
@@ -461,17 +473,48 @@ func (e *Engine) Terminate(ctx context.Context, name string) error {
 }
 
 // Close destroys every SA without telling peers, removing their kernel
-// state, and makes the engine refuse new work.
+// state and the trap policies of routed connections, and makes the engine
+// refuse new work.
 func (e *Engine) Close() error {
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
 	for _, sa := range e.snapshot() {
 		sa.lock()
-		sa.destroy("engine closed", errors.New("ike: engine closed"))
+		sa.destroy("engine closed", ErrClosed)
 		sa.unlock()
 	}
+	ctx, cancel := kernelCtx()
+	defer cancel()
+	e.removeTraps(ctx)
+	e.drainEvents()
 	return nil
+}
+
+// Drain makes the engine take on no new IKE SA: Initiate fails with
+// ErrClosed and IKE_SA_INIT requests are dropped unanswered, while the SAs
+// it has go on (their deletes, rekeys and DPD run) until Terminate or
+// Close. A daemon that is stopping calls it first: a peer that
+// reconnects at once must not be answered by a process about to exit (it
+// would then retransmit its IKE_AUTH into the void); unanswered, it
+// retransmits its IKE_SA_INIT, which the next daemon answers.
+func (e *Engine) Drain() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.draining = true
+}
+
+func (e *Engine) isDraining() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.draining || e.closed
+}
+
+// isClosed reports whether Close was called.
+func (e *Engine) isClosed() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.closed
 }
 
 // counters of dropped and handled messages; see Counters.

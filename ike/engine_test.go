@@ -1,6 +1,7 @@
 package ike_test
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -341,7 +342,7 @@ func TestCookie(t *testing.T) {
 func TestUnknownConnection(t *testing.T) {
 	p := newPair(t, nil)
 	err := p.a.e.Initiate(t.Context(), "nope")
-	if err == nil || !strings.Contains(err.Error(), `no connection "nope"`) {
+	if err == nil || !strings.Contains(err.Error(), `no connection "nope"`) || !errors.Is(err, ike.ErrNoConnection) {
 		t.Fatalf("Initiate: %v", err)
 	}
 }

@@ -363,9 +363,10 @@ func (e *Engine) handleInitRequest(p Packet, h message.Header) {
 	key := halfOpenKey{remote: p.Remote, spi: h.SPIi}
 	e.mu.Lock()
 	old := e.inits[key]
-	closed := e.closed
+	closed := e.closed || e.draining
 	e.mu.Unlock()
 	if closed {
+		e.counters.unexpected.Add(1)
 		return
 	}
 	if old != nil {

@@ -65,6 +65,9 @@ func (e *Engine) SetConfig(cfg *Config) error {
 		}
 		sa.unlock()
 	}
+	ctx, cancel := kernelCtx()
+	defer cancel()
+	e.refreshRoutes(ctx)
 	return nil
 }
 

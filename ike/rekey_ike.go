@@ -226,7 +226,6 @@ func (sa *ikeSA) adopt(n *ikeSA) bool {
 	n.fx = effects{}
 	n.mu.Unlock()
 	sa.fx.packets = append(sa.fx.packets, fx.packets...)
-	sa.fx.events = append(sa.fx.events, fx.events...)
 	sa.fx.before = append(sa.fx.before, fx.before...)
 	// The children's timers were re-armed on n above.
 	sa.children = nil

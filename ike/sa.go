@@ -213,7 +213,10 @@ func (sa *ikeSA) event(ev Event) {
 	ev.Local, ev.Remote = sa.local, sa.remote
 	ev.SPIi, ev.SPIr = sa.spiI, sa.spiR
 	ev.Time = sa.e.clock.Now()
-	sa.fx.events = append(sa.fx.events, ev)
+	// Queued now, under the SA's lock, so that the events of one SA reach
+	// OnEvent in the order its state machine made them; delivered once
+	// the lock is released (apply).
+	sa.e.queueEvent(ev)
 }
 
 // resolve hands the result of an Initiate to its waiters.

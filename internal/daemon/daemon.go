@@ -77,7 +77,12 @@ type Daemon struct {
 	mu     sync.Mutex
 	loaded *config.Loaded
 	engine *ike.Engine
-	routed map[string]bool // conns with trap policies
+
+	// events is the engine's event stream, acted on (updown scripts,
+	// firewall rules) one at a time in the engine's order by runEvents;
+	// shutdown waits for it to drain.
+	events     eventQueue
+	eventsDone chan struct{}
 
 	// life ends when the daemon stops (stop cancels it). Every goroutine
 	// the daemon starts on its own account (initiate loops of auto=start,
@@ -105,7 +110,8 @@ type kernel interface {
 // sockets and the engine.
 func newDaemon(o Options, log *slog.Logger, k kernel, loaded *config.Loaded) *Daemon {
 	d := &Daemon{opts: o, log: log, started: time.Now(), kernel: k, loaded: loaded,
-		routed: map[string]bool{}, stopped: make(chan struct{})}
+		stopped: make(chan struct{}), eventsDone: make(chan struct{})}
+	d.events.init()
 	d.life, d.stop = context.WithCancel(context.Background())
 	return d
 }
@@ -211,11 +217,13 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)
 	}
-	d.engine = eng
+	d.setEngine(eng)
 
 	ctl, err := control.Listen(CtlFile(o.PidDir), d.handle)
 	if err != nil {
 		eng.Close()
+		d.events.close()
+		<-d.eventsDone
 		return err
 	}
 	// The caller's ctx ending stops the daemon as `ipsec stop` does; from
@@ -433,44 +441,17 @@ func (d *Daemon) connByName(name string) *ike.Connection {
 // states, so the kernel raises ACQUIRE on the first packet and the daemon
 // negotiates (ipsec.conf auto=route).
 func (d *Daemon) route(ctx context.Context, name string) error {
-	c := d.connByName(name)
-	if c == nil {
+	if d.connByName(name) == nil {
 		return fmt.Errorf("no config named '%s'", name)
 	}
-	child := d.trapChild(c)
-	for _, p := range child.Policies() {
-		if err := d.kernel.InstallPolicy(ctx, &p); err != nil {
-			return err
-		}
-	}
-	d.mu.Lock()
-	d.routed[name] = true
-	d.mu.Unlock()
-	return nil
+	return d.engine.Route(ctx, name)
 }
 
 func (d *Daemon) unroute(ctx context.Context, name string) error {
-	c := d.connByName(name)
-	d.mu.Lock()
-	routed := d.routed[name]
-	delete(d.routed, name)
-	d.mu.Unlock()
-	if c == nil || !routed {
+	if d.connByName(name) == nil || !d.engine.Routed(name) {
 		return fmt.Errorf("configuration '%s' not found", name)
 	}
-	child := d.trapChild(c)
-	for _, p := range child.Policies() {
-		d.kernel.DeletePolicy(ctx, &p)
-	}
-	return nil
-}
-
-// trapChild describes the policies of a connection. Trap policies use the
-// reqid the engine will give the connection's CHILD_SAs, so installing
-// them later replaces the trap in place.
-func (d *Daemon) trapChild(c *ike.Connection) xfrm.ChildSA {
-	return xfrm.ChildSA{ReqID: d.engine.ReqID(c.Name), Local: c.Local.Addr, Remote: c.Remote.Addr,
-		Proto: c.Local.ProtoPort.Protocol, LocalPort: c.Local.ProtoPort.StartPort, RemotePort: c.Remote.ProtoPort.StartPort}
+	return d.engine.Unroute(ctx, name)
 }
 
 // watchKernel follows ACQUIRE events to negotiate routed connections and
@@ -498,17 +479,12 @@ func (d *Daemon) watchKernel(ctx context.Context) {
 			if ev.Type != xfrm.EventAcquire {
 				continue
 			}
-			d.mu.Lock()
 			var name string
-			for n := range d.routed {
-				for i := range d.loaded.Config.Connections {
-					c := &d.loaded.Config.Connections[i]
-					if c.Name == n && c.Remote.Addr == ev.Dst {
-						name = n
-					}
+			for _, n := range d.engine.RoutedNames() {
+				if c := d.connByName(n); c != nil && c.Remote.Addr == ev.Dst {
+					name = n
 				}
 			}
-			d.mu.Unlock()
 			if name != "" {
 				d.goInitiate(name)
 			}
@@ -530,6 +506,8 @@ func (d *Daemon) shutdown() {
 	d.mu.Lock()
 	d.stop()
 	d.mu.Unlock()
+	// No new IKE SA from here on, in either direction.
+	d.engine.Drain()
 	d.loops.Wait()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -547,32 +525,88 @@ func (d *Daemon) shutdown() {
 	}
 	wg.Wait()
 	d.engine.Close()
+	// The down scripts of the SAs just deleted run before the process
+	// exits, in order, and nothing of the daemon's touches the kernel
+	// after the Flush.
+	d.events.close()
+	<-d.eventsDone
 	if err := d.kernel.Flush(context.Background()); err != nil {
 		d.log.Error("removing kernel state", "err", err)
 	}
 	close(d.stopped)
 }
 
-// onEvent runs the updown script and firewall rules of CHILD_SA events.
-// The engine already logs each event with its connection, IDs and SPIs.
-// Scripts run in their own goroutine: the engine must not wait for them.
-func (d *Daemon) onEvent(ev ike.Event) {
+// setEngine makes eng the daemon's engine and starts acting on its
+// events.
+func (d *Daemon) setEngine(eng *ike.Engine) {
+	d.engine = eng
 	go func() {
-		d.runUpdown(ev)
-		// A routed conn keeps its trap: when its CHILD_SA goes (and took
-		// the policies with it), the trap policies come back, as with
-		// strongSwan's auto=route.
-		if ev.Type == ike.EventChildDown {
-			d.mu.Lock()
-			routed := d.routed[ev.Conn]
-			d.mu.Unlock()
-			if routed {
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				defer cancel()
-				if err := d.route(ctx, ev.Conn); err != nil {
-					d.log.Error("re-installing trap policies", "conn", ev.Conn, "err", err)
-				}
-			}
-		}
+		defer close(d.eventsDone)
+		d.runEvents()
 	}()
+}
+
+// onEvent queues an engine event for runEvents. The engine must not wait
+// for scripts, so this only queues.
+func (d *Daemon) onEvent(ev ike.Event) {
+	d.events.push(ev)
+}
+
+// runEvents runs the updown script and firewall rules of CHILD_SA events,
+// in the order the engine reported them, until the queue is closed and
+// drained. (The engine itself turns a routed conn's policies back into
+// its trap when a CHILD_SA goes; nothing here touches policies.)
+func (d *Daemon) runEvents() {
+	for {
+		ev, ok := d.events.pop()
+		if !ok {
+			return
+		}
+		d.runUpdown(ev)
+	}
+}
+
+// eventQueue is an unbounded FIFO of engine events: push never blocks
+// (the engine calls it), pop waits for the next event and reports false
+// once the queue is closed and empty.
+type eventQueue struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	q      []ike.Event
+	closed bool
+}
+
+func (q *eventQueue) init() { q.cond = sync.NewCond(&q.mu) }
+
+func (q *eventQueue) push(ev ike.Event) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed {
+		return
+	}
+	q.q = append(q.q, ev)
+	q.cond.Signal()
+}
+
+func (q *eventQueue) pop() (ike.Event, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.q) == 0 && !q.closed {
+		q.cond.Wait()
+	}
+	if len(q.q) == 0 {
+		return ike.Event{}, false
+	}
+	ev := q.q[0]
+	q.q[0] = ike.Event{}
+	q.q = q.q[1:]
+	return ev, true
+}
+
+// close makes pop report the end once the queued events are taken.
+func (q *eventQueue) close() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.closed = true
+	q.cond.Broadcast()
 }

@@ -85,11 +85,11 @@ func startTestDaemon(t *testing.T, dir string, link *memLink, local netip.Addr) 
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	d := newDaemon(Options{ConfDir: dir}, log, testKernel{&xfrmtest.Fake{}}, loaded)
-	eng, err := ike.New(ike.Options{Config: &loaded.Config, Transport: link, Kernel: d.kernel, Logger: log})
+	eng, err := ike.New(ike.Options{Config: &loaded.Config, Transport: link, Kernel: d.kernel, Logger: log, OnEvent: d.onEvent})
 	if err != nil {
 		t.Fatal(err)
 	}
-	d.engine = eng
+	d.setEngine(eng)
 	link.attach(local, eng)
 	return d
 }
@@ -242,5 +242,75 @@ func TestReloadInitiateEndsAtStop(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if after := link.sent.Load(); after != sent {
 		t.Errorf("%d IKE message(s) sent after the daemon stopped", after-sent)
+	}
+}
+
+// TestStopRoutedLeavesNothing stops a daemon with a routed conn while the
+// peer deletes the CHILD_SA (issue 13: the daemon re-installed a routed
+// conn's trap from a goroutine per event, which could land after stop's
+// flush and leave policies in the kernel). After stop, nothing of
+// cygnet's is left, and the updown script saw each CHILD_SA up before down.
+func TestStopRoutedLeavesNothing(t *testing.T) {
+	local, remote := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+	for round := range 10 {
+		dir := t.TempDir()
+		verbs := filepath.Join(dir, "verbs")
+		script := filepath.Join(dir, "updown.sh")
+		if err := os.WriteFile(script, []byte("#!/bin/sh\necho \"$PLUTO_VERB $PLUTO_UNIQUEID\" >> "+verbs+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		writeConf(t, dir, "conn ab\n\tleft=127.0.0.1\n\tright=127.0.0.2\n\tauthby=secret\n\ttype=transport\n"+
+			"\tike=aes256gcm16-prfsha256-curve25519!\n\tesp=aes256gcm16!\n\tauto=route\n\tleftupdown="+script+"\n")
+		link := &memLink{}
+		d := startTestDaemon(t, dir, link, local)
+		kern := d.kernel.(testKernel).Fake
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		d.startConns(ctx, nil)
+		if !d.engine.Routed("ab") || len(kern.Policies()) != 2 {
+			t.Fatalf("round %d: auto=route: routed %v, %d policies", round, d.engine.Routed("ab"), len(kern.Policies()))
+		}
+		peer := peerEngine(t, link, remote, local)
+		if err := peer.Initiate(ctx, "ab"); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		deadline := time.Now().Add(10 * time.Second)
+		for len(kern.States()) != 2 {
+			if time.Now().After(deadline) {
+				t.Fatalf("round %d: the daemon never installed the CHILD_SA", round)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		// The peer deletes while the daemon stops: the child-down reaches
+		// the daemon during shutdown.
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			peer.Terminate(ctx, "ab")
+		}()
+		if round%2 == 1 {
+			time.Sleep(time.Millisecond)
+		}
+		d.shutdown()
+		wg.Wait()
+		cancel()
+		time.Sleep(20 * time.Millisecond) // a stray goroutine's kernel call would land here
+		if n, m := len(kern.Policies()), len(kern.States()); n != 0 || m != 0 {
+			t.Fatalf("round %d: after stop %d policies, %d states:\n%s", round, n, m, strings.Join(kern.Render(), "\n"))
+		}
+		b, _ := os.ReadFile(verbs)
+		seen := map[string]string{}
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			verb, id, _ := strings.Cut(line, " ")
+			if strings.HasPrefix(verb, "down") && !strings.HasPrefix(seen[id], "up") {
+				t.Errorf("round %d: updown saw %q for SA %s before its up:\n%s", round, verb, id, b)
+			}
+			seen[id] = verb
+		}
+		for id, verb := range seen {
+			if !strings.HasPrefix(verb, "down") {
+				t.Errorf("round %d: SA %s last saw %q: no down ran at stop:\n%s", round, id, verb, b)
+			}
+		}
 	}
 }

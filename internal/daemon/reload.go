@@ -39,9 +39,7 @@ func (d *Daemon) cmdReload(ctx context.Context, out io.Writer) int {
 			d.engine.Terminate(tctx, name)
 		}
 	}
-	for _, name := range removed {
-		d.unroute(tctx, name)
-	}
+	// SetConfig deletes the SAs of removed conns and their traps.
 	if err := d.engine.SetConfig(&loaded.Config); err != nil {
 		fmt.Fprintln(out, err)
 		return 1
@@ -54,6 +52,10 @@ func (d *Daemon) cmdReload(ctx context.Context, out io.Writer) int {
 		c := d.connByName(name)
 		if c == nil {
 			continue
+		}
+		if c.Auto != ike.AutoRoute && d.engine.Routed(name) {
+			// Changed from auto=route: the trap goes.
+			d.engine.Unroute(ctx, name)
 		}
 		switch c.Auto {
 		case ike.AutoStart:

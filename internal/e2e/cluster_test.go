@@ -408,8 +408,36 @@ func TestCluster(t *testing.T) {
 	}
 	waitStatus(t, n1, 300*time.Second, "off", func(r cluster.Report, code int) bool { return code == 0 && r.Desired.Phase == cluster.PhaseOff })
 	for _, n := range []*cnode{l.nodes[0], l.nodes[1], l.nodes[2], n5} {
-		waitFor(t, 60*time.Second, n.name+" kernel state gone", func() bool {
-			return len(ownedStates(t, &n.node)) == 0 && ownedPolicies(t, &n.node) == 0
-		})
+		gone := func() bool { return len(ownedStates(t, &n.node)) == 0 && ownedPolicies(t, &n.node) == 0 }
+		deadline := time.Now().Add(60 * time.Second)
+		for !gone() && time.Now().Before(deadline) {
+			time.Sleep(200 * time.Millisecond)
+		}
+		if !gone() {
+			t.Errorf("%s: cygnet's kernel state still there 60 s after disable", n.name)
+			n.dumpKernel(t)
+		}
 	}
+}
+
+// dumpKernel logs what a node's kernel, daemon and agent hold, for a
+// failure that is about leftover state.
+func (n *cnode) dumpKernel(t *testing.T) {
+	t.Helper()
+	for _, args := range [][]string{{"ip", "xfrm", "state"}, {"ip", "xfrm", "policy"}} {
+		out, _ := n.ns.Command(args...).CombinedOutput()
+		t.Logf("%s: %v:\n%s", n.name, args, out)
+	}
+	st, _ := n.ipsec(t, "statusall")
+	t.Logf("%s: statusall:\n%s", n.name, st)
+	lg := n.log()
+	if len(lg) > 20000 {
+		lg = lg[len(lg)-20000:]
+	}
+	t.Logf("%s: daemon log (tail):\n%s", n.name, lg)
+	ab, _ := os.ReadFile(n.alog)
+	if len(ab) > 8000 {
+		ab = ab[len(ab)-8000:]
+	}
+	t.Logf("%s: agent log (tail):\n%s", n.name, ab)
 }

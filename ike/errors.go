@@ -1,0 +1,14 @@
+package ike
+
+import "errors"
+
+// Sentinel errors of the engine, for errors.Is: the engine wraps them with
+// the connection, peer or SPI they concern.
+var (
+	// ErrClosed reports a call into an engine after Close.
+	ErrClosed = errors.New("ike: engine closed")
+	// ErrNoConnection reports an operation on a connection name the
+	// engine's configuration does not have (or, for Unroute, that is not
+	// routed).
+	ErrNoConnection = errors.New("ike: no connection")
+)
