@@ -393,8 +393,12 @@ func (h *Handle) DeleteChildSA(ctx context.Context, c *ChildSA) error {
 		return errors.Join(append(errs, err)...)
 	}
 	for _, s := range states {
-		if s.ReqID == c.ReqID {
-			return errors.Join(errs...) // a rekeyed sibling still uses the policies
+		// A rekeyed sibling still uses the policies. An ACQUIRE's larval
+		// state (SPI 0, made by the kernel when a packet met the policy
+		// between the state's removal and now) is no sibling: counting
+		// it left a removed conn's policies holding its traffic forever.
+		if s.ReqID == c.ReqID && s.SPI != 0 {
+			return errors.Join(errs...)
 		}
 	}
 	if !c.NoPolicies {

@@ -159,3 +159,64 @@ func TestExpireEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestDeleteChildSAWithAcquire: a packet that meets a CHILD_SA's policy
+// while its states are being removed makes the kernel create an ACQUIRE
+// larval state (SPI 0) with the policy's reqid. DeleteChildSA must not
+// take it for a rekeyed sibling and keep the policies: they would hold
+// the traffic of a removed connection forever (seen in the cluster test
+// when a member was removed while traffic to it flowed).
+func TestDeleteChildSAWithAcquire(t *testing.T) {
+	vmtest.Require(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	p := nstest.NewPair(t, addrA, addrB)
+	h := open(t, p.A)
+	events, errc, err := h.Watch(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := childSA(t, h, xfrm.ReqIDMin+7, 0x7007)
+	if err := h.InstallChildSA(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	// The outbound state goes first, as in DeleteChildSA; traffic then
+	// meets the policy without a state.
+	if err := h.DeleteState(ctx, c.Out.ID()); err != nil {
+		t.Fatal(err)
+	}
+	go p.A.Output("ping", "-c", "3", "-i", "0.3", "-W", "1", addrB.String())
+	for acquired := false; !acquired; {
+		select {
+		case ev := <-events:
+			acquired = ev.Type == xfrm.EventAcquire && ev.ReqID == c.ReqID
+		case err := <-errc:
+			t.Fatal(err)
+		case <-ctx.Done():
+			t.Fatal("no ACQUIRE event")
+		}
+	}
+	states, err := h.States(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	larval := false
+	for _, s := range states {
+		larval = larval || (s.ReqID == c.ReqID && s.SPI == 0)
+	}
+	if !larval {
+		t.Fatalf("no ACQUIRE larval state with reqid %#x: %+v", c.ReqID, states)
+	}
+	if err := h.DeleteChildSA(ctx, &c); err != nil {
+		t.Fatal(err)
+	}
+	pols, err := h.Policies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range pols {
+		if p.ReqID == c.ReqID {
+			t.Errorf("policy left behind by DeleteChildSA: %v", &p.Policy)
+		}
+	}
+}

@@ -164,7 +164,8 @@ func (f *Fake) InstallChildSA(ctx context.Context, c *xfrm.ChildSA) error {
 func (f *Fake) DeleteChildSA(ctx context.Context, c *xfrm.ChildSA) error {
 	err := errors.Join(f.DeleteState(ctx, c.Out.ID()), f.DeleteState(ctx, c.In.ID()))
 	f.mu.Lock()
-	shared := slices.ContainsFunc(f.states, func(s xfrm.State) bool { return s.ReqID == c.ReqID })
+	// As the kernel handle: larval ACQUIRE states (SPI 0) are no sibling.
+	shared := slices.ContainsFunc(f.states, func(s xfrm.State) bool { return s.ReqID == c.ReqID && s.SPI != 0 })
 	f.mu.Unlock()
 	if !shared && !c.NoPolicies {
 		for _, p := range c.Policies() {
