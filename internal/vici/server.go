@@ -395,7 +395,9 @@ func (cl *client) dispatch(ctx context.Context, p Packet) error {
 type Stream struct{ cl *client }
 
 // Registered reports whether the client registered for event.
-func (st *Stream) Registered(event string) bool { return st != nil && st.cl != nil && st.cl.registered(event) }
+func (st *Stream) Registered(event string) bool {
+	return st != nil && st.cl != nil && st.cl.registered(event)
+}
 
 // Emit sends an event to the calling client if it registered for it. It
 // waits for room in the client's queue (the client is reading the answer
