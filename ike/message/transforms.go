@@ -41,6 +41,7 @@ type EncrID uint16
 
 // Encryption algorithms.
 const (
+	Encr3DES             EncrID = 3 // RFC 2451, 168-bit key, no Key Length attribute
 	EncrAESCBC           EncrID = 12
 	EncrAESCTR           EncrID = 13
 	EncrAESGCM8          EncrID = 18
@@ -51,6 +52,8 @@ const (
 
 func (e EncrID) String() string {
 	switch e {
+	case Encr3DES:
+		return "ENCR_3DES"
 	case EncrAESCBC:
 		return "ENCR_AES_CBC"
 	case EncrAESCTR:
@@ -144,24 +147,35 @@ type DHGroup uint16
 
 // Key exchange methods.
 const (
-	DHNone       DHGroup = 0
-	DHMODP2048   DHGroup = 14
-	DHMODP3072   DHGroup = 15
-	DHMODP4096   DHGroup = 16
-	DHECP256     DHGroup = 19
-	DHECP384     DHGroup = 20
-	DHECP521     DHGroup = 21
-	DHCurve25519 DHGroup = 31
-	DHCurve448   DHGroup = 32
-	DHMLKEM512   DHGroup = 35
-	DHMLKEM768   DHGroup = 36
-	DHMLKEM1024  DHGroup = 37
+	DHNone     DHGroup = 0
+	DHMODP1024 DHGroup = 2 // RFC 2409 6.2
+	DHMODP1536 DHGroup = 5 // RFC 3526 2
+	DHMODP2048 DHGroup = 14
+	DHMODP3072 DHGroup = 15
+	DHMODP4096 DHGroup = 16
+	DHECP256   DHGroup = 19
+	DHECP384   DHGroup = 20
+	DHECP521   DHGroup = 21
+	// DHMODP2048S256 is RFC 5114 2.3's 2048-bit MODP group with a 256-bit
+	// prime order subgroup.
+	DHMODP2048S256 DHGroup = 24
+	DHECP256BP     DHGroup = 28 // RFC 6954, brainpoolP256r1
+	DHECP384BP     DHGroup = 29 // RFC 6954, brainpoolP384r1
+	DHCurve25519   DHGroup = 31
+	DHCurve448     DHGroup = 32
+	DHMLKEM512     DHGroup = 35
+	DHMLKEM768     DHGroup = 36
+	DHMLKEM1024    DHGroup = 37
 )
 
 func (g DHGroup) String() string {
 	switch g {
 	case DHNone:
 		return "NONE"
+	case DHMODP1024:
+		return "MODP_1024"
+	case DHMODP1536:
+		return "MODP_1536"
 	case DHMODP2048:
 		return "MODP_2048"
 	case DHMODP3072:
@@ -174,6 +188,12 @@ func (g DHGroup) String() string {
 		return "ECP_384"
 	case DHECP521:
 		return "ECP_521"
+	case DHMODP2048S256:
+		return "MODP_2048_256"
+	case DHECP256BP:
+		return "ECP_256_BP"
+	case DHECP384BP:
+		return "ECP_384_BP"
 	case DHCurve25519:
 		return "CURVE_25519"
 	case DHCurve448:

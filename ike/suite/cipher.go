@@ -3,7 +3,9 @@ package suite
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/des"
 	"crypto/hmac"
+	"crypto/sha1"
 	"crypto/sha256"
 	"crypto/sha512"
 	"crypto/subtle"
@@ -55,11 +57,23 @@ var ErrAuthFailed = errors.New("suite: integrity check failed")
 // RFC 4106 8.1).
 const gcmSaltLen = 4
 
+// des3KeyLen is the key of ENCR_3DES: three 64-bit DES keys with their
+// parity bits (RFC 2451 2.2), taken from the key stream as they come.
+const des3KeyLen = 24
+
 // EncrKeyLen returns the length of the key material the encryption
 // transform takes: for AES-GCM the AES key plus the 4-octet salt (RFC 5282
-// 7.1, RFC 4106 8.1; 20, 28 or 36 octets), for AES-CBC the AES key. The
-// same lengths apply to SK_ei/SK_er and to each ESP encryption key.
+// 7.1, RFC 4106 8.1; 20, 28 or 36 octets), for AES-CBC the AES key, for
+// 3DES 24 octets (RFC 2451, which has no Key Length attribute: keyBits
+// must be 0). The same lengths apply to SK_ei/SK_er and to each ESP
+// encryption key.
 func EncrKeyLen(id message.EncrID, keyBits int) (int, error) {
+	if id == message.Encr3DES {
+		if keyBits != 0 {
+			return 0, fmt.Errorf("suite: %v takes no key length attribute, got %d bits", id, keyBits)
+		}
+		return des3KeyLen, nil
+	}
 	if keyBits != 128 && keyBits != 192 && keyBits != 256 {
 		return 0, fmt.Errorf("suite: %v key length %d bits not supported", id, keyBits)
 	}
@@ -73,11 +87,14 @@ func EncrKeyLen(id message.EncrID, keyBits int) (int, error) {
 }
 
 // IntegKeyLen returns the key length of an integrity transform: the hash
-// output length for the HMAC-SHA2 family (RFC 4868 2.1.1), 0 for NONE.
+// output length for the HMAC-SHA2 family (RFC 4868 2.1.1) and for
+// HMAC-SHA1-96 (RFC 2404 3), 0 for NONE.
 func IntegKeyLen(id message.IntegID) (int, error) {
 	switch id {
 	case message.IntegNone:
 		return 0, nil
+	case message.IntegHMACSHA196:
+		return sha1.Size, nil
 	case message.IntegHMACSHA2256128:
 		return 32, nil
 	case message.IntegHMACSHA2384192:
@@ -90,7 +107,7 @@ func IntegKeyLen(id message.IntegID) (int, error) {
 
 // NewSKCipher returns the SK payload cipher for one direction. For AES-GCM
 // integ must be IntegNone and integKey empty; encKey is the AES key followed
-// by the salt. rand supplies AES-CBC IVs; AES-GCM does not use it (see
+// by the salt. rand supplies the CBC ciphers' IVs; AES-GCM does not use it (see
 // gcmCipher).
 func NewSKCipher(encr message.EncrID, keyBits int, integ message.IntegID, encKey, integKey []byte, rand io.Reader) (SKCipher, error) {
 	elen, err := EncrKeyLen(encr, keyBits)
@@ -123,27 +140,65 @@ func NewSKCipher(encr message.EncrID, keyBits int, integ message.IntegID, encKey
 		c := &gcmCipher{aead: aead}
 		copy(c.salt[:], encKey[elen-gcmSaltLen:])
 		return c, nil
-	case message.EncrAESCBC:
+	case message.EncrAESCBC, message.Encr3DES:
 		if rand == nil {
-			return nil, errors.New("suite: AES-CBC needs a random source for IVs")
+			return nil, fmt.Errorf("suite: %v needs a random source for IVs", encr)
 		}
-		block, err := aes.NewCipher(encKey)
+		var block cipher.Block
+		if encr == message.EncrAESCBC {
+			block, err = aes.NewCipher(encKey)
+		} else {
+			block, err = newTripleDES(encKey)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("suite: %w", err)
 		}
-		var newHash func() hash.Hash
-		var icvLen int
-		switch integ {
-		case message.IntegHMACSHA2256128:
-			newHash, icvLen = sha256.New, 16
-		case message.IntegHMACSHA2384192:
-			newHash, icvLen = sha512.New384, 24
-		case message.IntegHMACSHA2512256:
-			newHash, icvLen = sha512.New, 32
+		newHash, icvLen := integHash(integ)
+		if newHash == nil {
+			return nil, fmt.Errorf("suite: unsupported integrity algorithm %v", integ)
 		}
 		return &cbcCipher{block: block, newHash: newHash, key: append([]byte(nil), integKey...), icvLen: icvLen, rand: rand}, nil
 	}
 	return nil, fmt.Errorf("suite: unsupported encryption algorithm %v", encr)
+}
+
+// integHash returns the hash and ICV length of an HMAC integrity
+// transform: RFC 4868 truncates HMAC-SHA2 to half its output, RFC 2404
+// HMAC-SHA1 to 96 bits. nil for anything else.
+func integHash(id message.IntegID) (func() hash.Hash, int) {
+	switch id {
+	case message.IntegHMACSHA2256128:
+		return sha256.New, 16
+	case message.IntegHMACSHA2384192:
+		return sha512.New384, 24
+	case message.IntegHMACSHA2512256:
+		return sha512.New, 32
+	case message.IntegHMACSHA196:
+		return sha1.New, 12
+	}
+	return nil, 0
+}
+
+// newTripleDES returns the EDE 3DES block cipher of RFC 2451. A key whose
+// first and second or second and third DES keys are equal degenerates to
+// single DES (RFC 2451 2.3 asks implementations to check for that); with
+// keys from prf+ that happens with probability 2^-63, and is refused
+// rather than used. Parity bits are ignored, as crypto/des ignores them.
+func newTripleDES(key []byte) (cipher.Block, error) {
+	if len(key) != des3KeyLen {
+		return nil, fmt.Errorf("3DES key is %d bytes, want %d", len(key), des3KeyLen)
+	}
+	k1, k2, k3 := parityless(key[0:8]), parityless(key[8:16]), parityless(key[16:24])
+	if k1 == k2 || k2 == k3 {
+		return nil, errors.New("3DES key degenerates to single DES (RFC 2451 2.3)")
+	}
+	return des.NewTripleDESCipher(key)
+}
+
+// parityless returns a DES key without its parity bits (the low bit of
+// each octet).
+func parityless(k []byte) uint64 {
+	return binary.BigEndian.Uint64(k) &^ 0x0101010101010101
 }
 
 // gcmCipher is AES-GCM with a 16-octet ICV for IKE (RFC 5282).
@@ -215,9 +270,10 @@ func (c *gcmCipher) Open(dst, aad, body []byte) ([]byte, error) {
 	return append(dst, pt[:len(pt)-1-padLen]...), nil
 }
 
-// cbcCipher is AES-CBC with an HMAC-SHA2 ICV (RFC 7296 3.14, RFC 3602,
-// RFC 4868): encrypt-then-MAC, the MAC covering the IKE header through the
-// ciphertext.
+// cbcCipher is a CBC-mode cipher (AES-CBC, RFC 3602, or 3DES, RFC 2451)
+// with an HMAC ICV (RFC 7296 3.14, RFC 4868, RFC 2404): encrypt-then-MAC,
+// the MAC covering the IKE header through the ciphertext. The IV is one
+// cipher block.
 type cbcCipher struct {
 	block   cipher.Block
 	newHash func() hash.Hash
@@ -227,12 +283,12 @@ type cbcCipher struct {
 }
 
 func (c *cbcCipher) SealedLen(n int) int {
-	bs := aes.BlockSize
+	bs := c.block.BlockSize()
 	return bs + (n+1+bs-1)/bs*bs + c.icvLen
 }
 
 func (c *cbcCipher) Seal(aad, plaintext []byte) ([]byte, error) {
-	bs := aes.BlockSize
+	bs := c.block.BlockSize()
 	// RFC 7296 3.14: the IV MUST be chosen at random and unpredictable.
 	iv := make([]byte, bs)
 	if _, err := io.ReadFull(c.rand, iv); err != nil {
@@ -256,13 +312,13 @@ func (c *cbcCipher) Seal(aad, plaintext []byte) ([]byte, error) {
 }
 
 func (c *cbcCipher) Open(dst, aad, body []byte) ([]byte, error) {
-	bs := aes.BlockSize
+	bs := c.block.BlockSize()
 	if len(body) < bs+bs+c.icvLen {
-		return nil, fmt.Errorf("suite: AES-CBC body of %d bytes is too short", len(body))
+		return nil, fmt.Errorf("suite: CBC body of %d bytes is too short", len(body))
 	}
 	ct := body[bs : len(body)-c.icvLen]
 	if len(ct)%bs != 0 {
-		return nil, fmt.Errorf("suite: AES-CBC ciphertext of %d bytes is not a multiple of the block size", len(ct))
+		return nil, fmt.Errorf("suite: CBC ciphertext of %d bytes is not a multiple of the block size", len(ct))
 	}
 	// Verify before decrypting: nothing about the padding is computed on
 	// unauthenticated data, so there is no padding oracle.

@@ -33,6 +33,9 @@ var cipherCases = []cipherCase{
 	{"CBC-128/SHA256", message.EncrAESCBC, 128, message.IntegHMACSHA2256128, 16, 32, 16, 16, 16},
 	{"CBC-256/SHA384", message.EncrAESCBC, 256, message.IntegHMACSHA2384192, 32, 48, 24, 16, 16},
 	{"CBC-256/SHA512", message.EncrAESCBC, 256, message.IntegHMACSHA2512256, 32, 64, 32, 16, 16},
+	{"CBC-128/SHA1", message.EncrAESCBC, 128, message.IntegHMACSHA196, 16, 20, 12, 16, 16},
+	{"3DES/SHA1", message.Encr3DES, 0, message.IntegHMACSHA196, 24, 20, 12, 8, 8},
+	{"3DES/SHA256", message.Encr3DES, 0, message.IntegHMACSHA2256128, 24, 32, 16, 8, 8},
 }
 
 func keys(c cipherCase) (enc, integ []byte) {

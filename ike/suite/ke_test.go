@@ -152,6 +152,7 @@ func TestX25519RejectsLowOrder(t *testing.T) {
 
 func TestKeyExchangeRoundTrip(t *testing.T) {
 	for _, g := range []message.DHGroup{
+		message.DHMODP1024, message.DHMODP1536, message.DHMODP2048S256,
 		message.DHMODP2048, message.DHMODP3072, message.DHMODP4096,
 		message.DHECP256, message.DHECP384, message.DHECP521, message.DHCurve25519,
 	} {
@@ -192,12 +193,12 @@ func TestKeyExchangeRoundTrip(t *testing.T) {
 	}
 }
 
-// The built-in primes must be the RFC 3526 safe primes: p and (p-1)/2 prime,
-// 64 leading and trailing one bits, the stated length. A mistyped digit
-// breaks primality.
+// The built-in primes must be the RFC 2409 / RFC 3526 safe primes: p and
+// (p-1)/2 prime, 64 leading and trailing one bits, the stated length. A
+// mistyped digit breaks primality.
 func TestMODPPrimes(t *testing.T) {
-	for _, m := range []*modp{modp2048, modp3072, modp4096} {
-		bits := map[message.DHGroup]int{message.DHMODP2048: 2048, message.DHMODP3072: 3072, message.DHMODP4096: 4096}[m.group]
+	for _, m := range []*modp{modp1024, modp1536, modp2048, modp3072, modp4096} {
+		bits := map[message.DHGroup]int{message.DHMODP1024: 1024, message.DHMODP1536: 1536, message.DHMODP2048: 2048, message.DHMODP3072: 3072, message.DHMODP4096: 4096}[m.group]
 		if m.p.BitLen() != bits || m.size != bits/8 {
 			t.Errorf("%v: %d bits", m.group, m.p.BitLen())
 		}
@@ -286,7 +287,7 @@ func TestECPRejectsInvalidPoints(t *testing.T) {
 }
 
 func TestUnsupportedGroup(t *testing.T) {
-	for _, g := range []message.DHGroup{message.DHNone, message.DHCurve448, 2, 999} {
+	for _, g := range []message.DHGroup{message.DHNone, message.DHCurve448, message.DHECP256BP, message.DHECP384BP, 1, 999} {
 		if _, err := NewKeyExchange(g, rand.Reader); err == nil {
 			t.Errorf("NewKeyExchange(%v) succeeded", g)
 		}

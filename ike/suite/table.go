@@ -62,11 +62,17 @@ var table = []Info{
 	{Transform: EncrTransform(message.EncrAESCBC, 128), Name: "AES_CBC_128", IKE: true, ESP: true},
 	{Transform: EncrTransform(message.EncrAESCBC, 192), Name: "AES_CBC_192", IKE: true, ESP: true},
 	{Transform: EncrTransform(message.EncrAESCBC, 256), Name: "AES_CBC_256", IKE: true, ESP: true},
+	// RFC 8221 5 and RFC 8247 2.1 demote 3DES (64-bit blocks: a birthday
+	// collision after about 2^32 blocks, "Sweet32") to SHOULD NOT / MAY;
+	// kept for peers that still use strongSwan's 3des.
+	{Transform: EncrTransform(message.Encr3DES, 0), Name: "3DES_CBC", IKE: true, ESP: true, Insecure: true},
 
 	// RFC 4868: HMAC-SHA-256/384/512 truncated to half the output.
 	{Transform: IntegTransform(message.IntegHMACSHA2256128), Name: "HMAC_SHA2_256_128", IKE: true, ESP: true},
 	{Transform: IntegTransform(message.IntegHMACSHA2384192), Name: "HMAC_SHA2_384_192", IKE: true, ESP: true},
 	{Transform: IntegTransform(message.IntegHMACSHA2512256), Name: "HMAC_SHA2_512_256", IKE: true, ESP: true},
+	// RFC 2404; RFC 8221 and RFC 8247 keep it at MUST- for legacy peers.
+	{Transform: IntegTransform(message.IntegHMACSHA196), Name: "HMAC_SHA1_96", IKE: true, ESP: true, Insecure: true},
 
 	{Transform: PRFTransform(message.PRFHMACSHA2256), Name: "PRF_HMAC_SHA2_256", IKE: true},
 	{Transform: PRFTransform(message.PRFHMACSHA2384), Name: "PRF_HMAC_SHA2_384", IKE: true},
@@ -83,6 +89,20 @@ var table = []Info{
 	{Transform: KETransform(message.DHECP384), Name: "ECP_384", IKE: true, ESP: true},
 	{Transform: KETransform(message.DHECP521), Name: "ECP_521", IKE: true, ESP: true},
 	{Transform: KETransform(message.DHCurve25519), Name: "CURVE_25519", IKE: true, ESP: true},
+	// Weak or doubtful groups strongSwan 5.9 still accepts (RFC 8247 2.4:
+	// 1024-bit MODP SHOULD NOT, 1536-bit not listed any more, RFC 5114's
+	// groups SHOULD NOT). Their peer values are validated as strictly as
+	// the others' (RFC 6989), they are never in defaults.
+	{Transform: KETransform(message.DHMODP1024), Name: "MODP_1024", IKE: true, ESP: true, Insecure: true},
+	{Transform: KETransform(message.DHMODP1536), Name: "MODP_1536", IKE: true, ESP: true, Insecure: true},
+	{Transform: KETransform(message.DHMODP2048S256), Name: "MODP_2048_256", IKE: true, ESP: true, Insecure: true},
+	// Not implemented: the Brainpool curves (groups 27-30, RFC 6954). Go's
+	// standard library has no Brainpool arithmetic, and a pure-Go
+	// implementation that is constant time (as crypto/internal/nistec is for
+	// the NIST curves) is a field and point arithmetic of its own to write,
+	// review and keep; no maintained Go library provides one. Brainpool
+	// peers are rare, strongSwan offers them only when configured, and a
+	// conn that names them is refused at its line with this reason (config).
 
 	{Transform: ESNTransform(message.ESNNo), Name: "NO_EXT_SEQ", ESP: true},
 	{Transform: ESNTransform(message.ESNYes), Name: "EXT_SEQ", ESP: true},
@@ -99,7 +119,9 @@ var table = []Info{
 //     SHA-1 is last and insecure.
 //   - Curve25519 and ECP_384 before ECP_256, ECP_521 then the MODP groups:
 //     elliptic curves are far cheaper at equal strength and their peer
-//     checks are exact; MODP_2048 (112-bit strength) is last.
+//     checks are exact; MODP_2048 (112-bit strength) is the last strong
+//     one, the insecure MODP_2048_256, MODP_1536 and MODP_1024 follow.
+//   - 3DES and HMAC-SHA1-96 after every AES and SHA-2 transform.
 //   - NO_EXT_SEQ before EXT_SEQ matches strongSwan's default.
 var preference = []message.Transform{
 	EncrTransform(message.EncrAESGCM16, 256),
@@ -108,9 +130,11 @@ var preference = []message.Transform{
 	EncrTransform(message.EncrAESCBC, 256),
 	EncrTransform(message.EncrAESCBC, 128),
 	EncrTransform(message.EncrAESCBC, 192),
+	EncrTransform(message.Encr3DES, 0),
 	IntegTransform(message.IntegHMACSHA2256128),
 	IntegTransform(message.IntegHMACSHA2384192),
 	IntegTransform(message.IntegHMACSHA2512256),
+	IntegTransform(message.IntegHMACSHA196),
 	PRFTransform(message.PRFHMACSHA2384),
 	PRFTransform(message.PRFHMACSHA2256),
 	PRFTransform(message.PRFHMACSHA2512),
@@ -122,6 +146,9 @@ var preference = []message.Transform{
 	KETransform(message.DHMODP3072),
 	KETransform(message.DHMODP4096),
 	KETransform(message.DHMODP2048),
+	KETransform(message.DHMODP2048S256),
+	KETransform(message.DHMODP1536),
+	KETransform(message.DHMODP1024),
 	ESNTransform(message.ESNNo),
 	ESNTransform(message.ESNYes),
 }
