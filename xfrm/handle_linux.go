@@ -336,6 +336,13 @@ func (h *Handle) InstallPolicy(ctx context.Context, p *Policy) error {
 	}
 	req := h.request(nl.XFRM_MSG_UPDPOLICY, unix.NLM_F_CREATE|unix.NLM_F_ACK)
 	req.AddData(info)
+	if p.Action == Pass {
+		// XFRM_POLICY_ALLOW without a template: the traffic goes as is.
+		if _, err := h.exec(req, 0); err != nil {
+			return kernelErr("install "+p.String(), err)
+		}
+		return nil
+	}
 	// The template requires ESP in transport mode with our reqid; on a block
 	// policy it only marks ownership.
 	t := &nl.XfrmUserTmpl{}
@@ -590,6 +597,9 @@ func (h *Handle) Policies(ctx context.Context) ([]InstalledPolicy, error) {
 				}
 				p.Templates++
 			}
+		}
+		if info.Action == 0 && p.Templates == 0 {
+			p.Action = Pass
 		}
 		out = append(out, p)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
@@ -208,3 +209,99 @@ func TestErrorCounters(t *testing.T) {
 }
 
 func key(n int, b byte) []byte { return bytes.Repeat([]byte{b}, n) }
+
+// TestPassPolicy runs on any kernel with XFRM: pass policies (no
+// template) at a higher precedence let TCP to one port through where
+// block policies for the whole host pair drop everything else, and read
+// back as Pass. The cluster agent bypasses IPsec for its store this way.
+func TestPassPolicy(t *testing.T) {
+	vmtest.RequireRoot(t)
+	ctx := context.Background()
+	p := nstest.NewPair(t, addrA, addrB)
+	h := open(t, p.A)
+	const port = 2379
+	var ln net.Listener
+	if err := xfrm.InNamespace(p.B.Path, func() (err error) {
+		ln, err = net.Listen("tcp", netip.AddrPortFrom(addrB, port).String())
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("ok"))
+			c.Close()
+		}
+	}()
+	dial := func() error {
+		return xfrm.InNamespace(p.A.Path, func() error {
+			c, err := net.DialTimeout("tcp", netip.AddrPortFrom(addrB, port).String(), 2*time.Second)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(2 * time.Second))
+			b := make([]byte, 2)
+			_, err = io.ReadFull(c, b)
+			return err
+		})
+	}
+	if err := dial(); err != nil {
+		t.Fatalf("no TCP before any policy: %v", err)
+	}
+	for _, d := range []xfrm.Direction{xfrm.Out, xfrm.In} {
+		sel := xfrm.Selector{Src: addrA, Dst: addrB}
+		if d == xfrm.In {
+			sel = xfrm.Selector{Src: addrB, Dst: addrA}
+		}
+		block := xfrm.Policy{Dir: d, Selector: sel, Action: xfrm.Block, ReqID: xfrm.ReqIDMin + 9, Priority: 10000}
+		if err := h.InstallPolicy(ctx, &block); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dial(); err == nil {
+		t.Fatal("TCP passed the block policies")
+	}
+	pass := []xfrm.Policy{
+		{Dir: xfrm.Out, Selector: xfrm.Selector{Src: addrA, Dst: addrB, Proto: 6, DstPort: port}, Action: xfrm.Pass, Priority: 1000},
+		{Dir: xfrm.In, Selector: xfrm.Selector{Src: addrB, Dst: addrA, Proto: 6, SrcPort: port}, Action: xfrm.Pass, Priority: 1000},
+	}
+	for i := range pass {
+		if err := h.InstallPolicy(ctx, &pass[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dial(); err != nil {
+		out, _ := p.A.Output("ip", "xfrm", "policy")
+		t.Fatalf("TCP blocked despite the pass policies: %v\n%s", err, out)
+	}
+	list, err := h.Policies(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, ip := range list {
+		if ip.Action == xfrm.Pass && ip.Priority == 1000 && ip.Selector.Proto == 6 && ip.Templates == 0 {
+			found++
+		}
+	}
+	if found != 2 {
+		t.Errorf("%d pass policies read back, want 2: %+v", found, list)
+	}
+	if bad := (xfrm.Policy{Dir: xfrm.Out, Selector: xfrm.Selector{Src: addrA, Dst: addrB}, Action: xfrm.Pass, ReqID: xfrm.ReqIDMin}); bad.Validate() == nil {
+		t.Error("a pass policy with a reqid validated")
+	}
+	for i := range pass {
+		if err := h.DeletePolicy(ctx, &pass[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := dial(); err == nil {
+		t.Fatal("TCP passed after the pass policies were deleted")
+	}
+}

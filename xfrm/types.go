@@ -219,6 +219,10 @@ type PolicyAction uint8
 const (
 	Protect PolicyAction = iota // require ESP with the policy's reqid
 	Block                       // drop (fail closed while SAs are absent)
+	// Pass lets matching traffic through without IPsec (no template, no
+	// reqid): a bypass for traffic that must not depend on SAs, at a
+	// priority that wins over the IPsec policies.
+	Pass
 )
 
 // Policy is one XFRM policy for transport-mode ESP between two hosts.
@@ -232,8 +236,11 @@ type Policy struct {
 
 func (p *Policy) String() string {
 	a := "protect"
-	if p.Action == Block {
+	switch p.Action {
+	case Block:
 		a = "block"
+	case Pass:
+		a = "pass"
 	}
 	return fmt.Sprintf("policy %v %v->%v proto %d %s reqid 0x%08x", p.Dir, p.Selector.Src, p.Selector.Dst, p.Selector.Proto, a, p.ReqID)
 }
@@ -373,6 +380,12 @@ func (p *Policy) Validate() error {
 	}
 	if p.Dir != In && p.Dir != Out {
 		return invalid("policy direction must be In or Out")
+	}
+	if p.Action == Pass {
+		if p.ReqID != 0 {
+			return invalid("pass policy with reqid 0x%08x", p.ReqID)
+		}
+		return nil
 	}
 	if !Owned(p.ReqID) {
 		return invalid("policy reqid 0x%08x outside cygnet's range", p.ReqID)

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"github.com/cygnet-ipsec/cygnet/xfrm"
 	"bytes"
 	"context"
 	"errors"
@@ -31,12 +32,15 @@ type Agent struct {
 	Log      *slog.Logger
 	// LeaseTTL of the liveness key, seconds.
 	LeaseTTL int64
+	// Kernel, when set, carries the store's bypass policies (bypass.go).
+	Kernel PolicyKernel
 
 	mu      sync.Mutex
 	applied bool // the daemon loaded our files at least once
 	lastObs Observed
 	upAsked map[string]time.Time
 	metrics *metrics
+	bypass  map[bypassKey]xfrm.Policy // installed store bypass policies
 }
 
 func (a *Agent) log() *slog.Logger {
@@ -158,15 +162,32 @@ func (a *Agent) Reconcile(ctx context.Context) error {
 		if err := a.apply(ctx, Render(Node{Name: a.NC.Name, Addr: a.NC.Advertise}, nil, off, "", "", "")); err != nil {
 			return err
 		}
+		if err := a.syncBypass(ctx, nil); err != nil {
+			a.log().Error("cluster: removing the store bypass", "err", err)
+		}
 		return ErrRemoved
 	}
 	files, err := a.render(*self, nodes, d)
 	if err != nil {
 		return err
 	}
+	// The store's bypass goes in before any SA can exist between members
+	// and out only once none can (the files of phase off are loaded).
+	if d.Phase != PhaseOff {
+		if err := a.syncBypass(ctx, a.wantBypass(nodes, d)); err != nil {
+			a.log().Error("cluster: store bypass", "err", err)
+			a.count("kernel_errors")
+		}
+	}
 	if err := a.apply(ctx, files); err != nil {
 		a.report(ctx, d, err)
 		return err
+	}
+	if d.Phase == PhaseOff {
+		if err := a.syncBypass(ctx, nil); err != nil {
+			a.log().Error("cluster: removing the store bypass", "err", err)
+			a.count("kernel_errors")
+		}
 	}
 	// One statusall per round: both the SAs to bring up and the report
 	// come from it.

@@ -10,12 +10,15 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/xfrm"
+	"github.com/cygnet-ipsec/cygnet/xfrm/xfrmtest"
 )
 
 func freePort(t *testing.T) int {
@@ -120,6 +123,7 @@ type testNode struct {
 	store              *Store
 	cancel             context.CancelFunc
 	done               chan error
+	kernel             *xfrmtest.Fake
 }
 
 type testCluster struct {
@@ -177,11 +181,12 @@ func (tc *testCluster) startAgent(name, dir string, nc NodeConfig) *testNode {
 	if err != nil {
 		tc.t.Fatal(err)
 	}
-	n := &testNode{name: name, dir: dir, confdir: filepath.Join(dir, "etc"), nc: nc, store: st, done: make(chan error, 1)}
+	n := &testNode{name: name, dir: dir, confdir: filepath.Join(dir, "etc"), nc: nc, store: st, done: make(chan error, 1),
+		kernel: &xfrmtest.Fake{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	a := &Agent{Dir: dir, NC: nc, Store: st, Daemon: &fakeDaemon{w: tc.w, name: name, confdir: n.confdir},
-		ConfDir: n.confdir, Interval: 200 * time.Millisecond, LeaseTTL: 2,
+		ConfDir: n.confdir, Interval: 200 * time.Millisecond, LeaseTTL: 2, Kernel: n.kernel,
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	go func() { n.done <- a.Run(ctx) }()
 	tc.t.Cleanup(func() {
@@ -253,6 +258,9 @@ func TestRollout(t *testing.T) {
 			t.Fatalf("pair %+v", p)
 		}
 	}
+	for _, n := range tc.nodes {
+		checkBypass(t, n, []string{"127.0.0.1", "127.0.0.2", "127.0.0.3"})
+	}
 	// The rendered files are strongSwan files cygnet's own loader takes
 	// without an error, with a conn per peer.
 	for _, n := range tc.nodes {
@@ -293,7 +301,9 @@ func TestRollout(t *testing.T) {
 		if strings.Contains(string(b), "cyg-n3") {
 			t.Fatalf("%s still has a conn to n3", n)
 		}
+		checkBypass(t, tc.nodes[n], []string{"127.0.0.1", "127.0.0.2", "127.0.0.4"})
 	}
+	checkBypass(t, tc.nodes["n3"], nil)
 	// Disable: back to no conns anywhere.
 	if _, err := tc.first.store.SetSwitch(ctx, false, "n1"); err != nil {
 		t.Fatal(err)
@@ -308,6 +318,7 @@ func TestRollout(t *testing.T) {
 		if len(tc.w.conns[n]) != 0 {
 			t.Fatalf("%s keeps conns after disable: %v", n, tc.w.conns[n])
 		}
+		checkBypass(t, tc.nodes[n], nil)
 	}
 	if len(tc.w.violations) != 0 {
 		t.Fatalf("rollout order broken: %v", tc.w.violations)
@@ -450,5 +461,37 @@ func TestBackupRestore(t *testing.T) {
 	}
 	if err := st.Restore(ctx, strings.NewReader(`{"format":"x"}`)); err == nil {
 		t.Fatal("bad backup accepted")
+	}
+}
+
+// checkBypass asserts that n's kernel holds exactly the store's pass
+// policies towards the other members (none when members is nil): four per
+// peer and store port, all TCP, at the bypass priority.
+func checkBypass(t *testing.T, n *testNode, members []string) {
+	t.Helper()
+	a := &Agent{NC: n.nc}
+	ports := a.storePorts()
+	want := 0
+	for _, m := range members {
+		if m != n.nc.Advertise {
+			want += 4 * len(ports)
+		}
+	}
+	pols := n.kernel.Policies()
+	if len(pols) != want {
+		t.Fatalf("%s: %d bypass policies, want %d (members %v, ports %v):\n%s", n.name, len(pols), want, members, ports, strings.Join(n.kernel.Render(), "\n"))
+	}
+	for _, p := range pols {
+		peer := p.Selector.Dst
+		if p.Dir == xfrm.In {
+			peer = p.Selector.Src
+		}
+		if p.Action != xfrm.Pass || p.Priority != bypassPriority || p.Selector.Proto != 6 || !slices.Contains(members, peer.String()) {
+			t.Errorf("%s: unexpected policy %v (priority %d)", n.name, &p, p.Priority)
+		}
+		port := p.Selector.SrcPort + p.Selector.DstPort
+		if !slices.Contains(ports, port) {
+			t.Errorf("%s: policy %v on port %d, not a store port %v", n.name, &p, port, ports)
+		}
 	}
 }
