@@ -176,3 +176,39 @@ func TestRouteStress(t *testing.T) {
 		}
 	}
 }
+
+// A draining engine (a daemon stopping) keeps its SAs working but takes
+// on no new one: Initiate fails with ErrClosed, and an IKE_SA_INIT request
+// goes unanswered, so that the peer retransmits it to whoever answers next
+// rather than authenticating towards a process about to exit.
+func TestDrain(t *testing.T) {
+	p := newPair(t, nil)
+	if err := p.initiate(t); err != nil {
+		t.Fatal(err)
+	}
+	p.b.e.Drain()
+	if err := p.b.e.Initiate(t.Context(), "ab"); !errors.Is(err, ike.ErrClosed) {
+		t.Errorf("Initiate while draining: %v, want ErrClosed", err)
+	}
+	// The existing SA still answers: a delete from a completes.
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := p.a.e.Terminate(ctx, "ab"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(p.b.kernel.States()); n != 0 {
+		t.Fatalf("drained responder kept %d states after the delete", n)
+	}
+	before := p.b.e.Status().Counters
+	ictx, icancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer icancel()
+	if err := p.a.e.Initiate(ictx, "ab"); err == nil {
+		t.Fatal("a draining engine answered a new IKE_SA")
+	}
+	if n := len(p.b.e.Status().IKESAs); n != 0 {
+		t.Errorf("draining responder holds %d IKE SAs", n)
+	}
+	if after := p.b.e.Status().Counters; after.Unexpected <= before.Unexpected {
+		t.Errorf("the dropped IKE_SA_INIT was not counted: %+v", after)
+	}
+}

@@ -274,6 +274,7 @@ func migrateSun(t *testing.T, r *run) {
 		what string
 		p    peer
 	}{{"strongswan", &swanPeer{}}, {"cygnet", &cygnetPeer{}}}
+	var longestSwitch time.Duration
 	for _, s := range steps {
 		t0 := time.Now()
 		old := r.sun.peer
@@ -288,6 +289,7 @@ func migrateSun(t *testing.T, r *run) {
 		// No `ipsec up`: moon's closeaction=restart and its trap policy
 		// (the ping's packets) bring the next SA up by themselves.
 		r.waitInstalled(t, 90*time.Second)
+		longestSwitch = max(longestSwitch, time.Since(t0))
 		t.Logf("%5.1fs sun switched to %s, SA up again", time.Since(t0).Seconds(), s.what)
 		r.traffic(t, "sun-is-"+s.what)
 	}
@@ -304,11 +306,12 @@ func migrateSun(t *testing.T, r *run) {
 		t.Errorf("%d packets in clear during the migration", len(sum.clear))
 	}
 	gap := longestGap(out)
-	t.Logf("longest gap in the ping during migration: %v", gap)
-	// Each switch stops one daemon and starts the other (charon: a few
-	// seconds under emulation) before moon's next IKE_SA can come up.
-	if gap > 20*time.Second {
-		t.Errorf("ping gap %v during migration exceeds 20 s", gap)
+	t.Logf("longest gap in the ping during migration: %v (longest switch, from stopping one daemon to the SA installed with the next: %v)", gap, longestSwitch)
+	// The gap is bounded by events, not by a guess at the machine's
+	// speed: the ping flows again as soon as the next SA is installed (a
+	// second of slack for its interval and timeout).
+	if gap > longestSwitch+2*time.Second {
+		t.Errorf("ping gap %v exceeds the longest switch %v: traffic did not resume with the SA", gap, longestSwitch)
 	}
 	exactlyOnePair(t, r)
 	// How many IKE_SAs each end numbered along the way (moon's
