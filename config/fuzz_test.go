@@ -114,7 +114,8 @@ func FuzzStrongswanConf(f *testing.F) {
 // FuzzProposals: no panic, and what parses formats back to itself.
 func FuzzProposals(f *testing.F) {
 	for _, s := range []string{"aes256gcm16-prfsha384-ecp384", "aes128-sha256-modp2048,aes256gcm16-x25519!", "aes256gcm16-esn-noesn-none",
-		"aes256gcm16-sha256-modp2048", "aes256gcm128-aesxcbc-modp2048", "aes256gcm128-sha512-ecp384", "aes256gcm16-md5-prfsha256-x25519"} {
+		"aes256gcm16-sha256-modp2048", "aes256gcm128-aesxcbc-modp2048", "aes256gcm128-sha512-ecp384", "aes256gcm16-md5-prfsha256-x25519",
+		"3des-sha1-modp1024", "aes128-sha1-modp1536,3des-md5", "aes256-sha256-modp2048s256-ecp256bp", "3des-sha1-noesn", "ecp384bp"} {
 		f.Add(s, true)
 	}
 	f.Fuzz(func(t *testing.T, s string, isIKE bool) {

@@ -53,7 +53,7 @@ func TestMalformedIPsecConf(t *testing.T) {
 		{"unknown keyword", "conn a\n\ttype=transport\n\tleftfoo=bar\n", 3, "leftfoo", "unknown keyword"},
 		{"keyword of another section", "conn a\n\ttype=transport\n\tuniqueids=no\n", 3, "uniqueids", "config setup section"},
 		{"bad proposal token", "conn a\n\ttype=transport\n\tesp=aes256gcm16-ecp384-foo\n", 3, "esp", `unknown algorithm "foo"`},
-		{"unsupported proposal token", "conn a\n\ttype=transport\n\tike=3des-md5-modp1024!\n", 3, "ike", `"3des"`},
+		{"unsupported proposal token", "conn a\n\ttype=transport\n\tike=3des-md5-modp1024!\n", 3, "ike", `"md5"`},
 		{"AEAD and classic cipher", "conn a\n\ttype=transport\n\tesp=aes128gcm16-aes128-sha256\n", 3, "esp", "mixes AEAD (aes128gcm16) and classic (aes128) ciphers"},
 		{"IKE without DH", "conn a\n\ttype=transport\n\tike=aes128gcm16-prfsha256\n", 3, "ike", "no key exchange method"},
 		{"setting not indented", "conn a\nleft=1.2.3.4\n", 2, "", "must be indented"},

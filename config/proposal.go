@@ -54,6 +54,8 @@ func init() {
 		encr(message.EncrAESGCM16, bits, "aes"+b+"gcm16", "aes"+b+"gcm128", "aes"+b+"gcm")
 	}
 	encr(message.EncrAESCBC, 128, "aes")
+	// RFC 2451: 3DES has a fixed key and no Key Length attribute.
+	encr(message.Encr3DES, 0, "3des")
 	// RFC 7634 2: ChaCha20-Poly1305 has a fixed 256-bit key and no Key
 	// Length attribute.
 	encr(message.EncrChaCha20Poly1305, 0, "chacha20poly1305")
@@ -86,6 +88,9 @@ func init() {
 		}
 	}
 	dh(message.DHNone, "none", "modpnone")
+	dh(message.DHMODP1024, "modp1024")
+	dh(message.DHMODP1536, "modp1536")
+	dh(message.DHMODP2048S256, "modp2048s256")
 	dh(message.DHMODP2048, "modp2048")
 	dh(message.DHMODP3072, "modp3072")
 	dh(message.DHMODP4096, "modp4096")
@@ -93,6 +98,13 @@ func init() {
 	dh(message.DHECP384, "ecp384")
 	dh(message.DHECP521, "ecp521")
 	dh(message.DHCurve25519, "curve25519", "x25519")
+	// Named so that a proposal offering them next to an implemented group
+	// loads without them (with a warning) and one that has nothing else is
+	// refused with the reason in unimplementedWhy.
+	dh(message.DHECP224BP, "ecp224bp")
+	dh(message.DHECP256BP, "ecp256bp")
+	dh(message.DHECP384BP, "ecp384bp")
+	dh(message.DHECP512BP, "ecp512bp")
 	dh(message.DHCurve448, "curve448", "x448")
 	dh(message.DHMLKEM512, "mlkem512")
 	dh(message.DHMLKEM768, "mlkem768")
@@ -106,15 +118,14 @@ func init() {
 // cygnet does not implement (mostly ones RFC 8221 and RFC 8247 deprecate).
 // They are told apart from typing errors in messages.
 var knownUnsupported = []string{
-	"null", "des", "3des", "blowfish", "blowfish128", "blowfish192", "blowfish256",
+	"null", "des", "blowfish", "blowfish128", "blowfish192", "blowfish256",
 	"cast128", "serpent", "serpent128", "serpent192", "serpent256", "twofish",
 	"twofish128", "twofish192", "twofish256", "camellia", "camellia128",
 	"camellia192", "camellia256", "chacha20poly1305compat",
 	"sha1_160", "sha256_96", "sha2_256_96", "md5", "md5_128", "camelliaxcbc",
 	"aescmac", "prfmd5", "prfcamelliaxcbc", "prfaescmac", "modpnull", "modp768",
-	"modp1024", "modp1536", "modp6144", "modp8192", "ecp192", "ecp224",
-	"modp1024s160", "modp2048s224", "modp2048s256", "ecp224bp", "ecp256bp",
-	"ecp384bp", "ecp512bp", "ntru112", "ntru128", "ntru192", "ntru256",
+	"modp6144", "modp8192", "ecp192", "ecp224",
+	"modp1024s160", "modp2048s224", "ntru112", "ntru128", "ntru192", "ntru256",
 	"newhope128",
 }
 
@@ -128,6 +139,30 @@ func isKnownUnsupported(tok string) bool {
 		}
 	}
 	return false
+}
+
+// unimplementedWhy says why cygnet does not implement a transform that
+// strongSwan accepts, where the reason is not just that it is obsolete.
+var unimplementedWhy = map[message.Transform]string{}
+
+func init() {
+	const bp = "Go's standard library has no Brainpool curves (RFC 6954) and cygnet does not carry elliptic-curve arithmetic of its own, which would have to be constant time; use ecp256, ecp384 or curve25519"
+	for _, g := range []message.DHGroup{message.DHECP224BP, message.DHECP256BP, message.DHECP384BP, message.DHECP512BP} {
+		unimplementedWhy[suite.KETransform(g)] = bp
+	}
+}
+
+// weakWhy says why each weak transform cygnet implements only for
+// strongSwan compatibility (ike/suite's Insecure ones) is weak. A proposal
+// naming one loads with a warning, as strongSwan loads it; cygnet never
+// proposes them on its own.
+var weakWhy = map[message.Transform]string{
+	suite.EncrTransform(message.Encr3DES, 0):      "64-bit blocks collide after about 32 GiB under one key (Sweet32); RFC 8221 and RFC 8247 demote 3DES to SHOULD NOT / MAY",
+	suite.IntegTransform(message.IntegHMACSHA196): "SHA-1 based, kept by RFC 8221 and RFC 8247 for legacy peers only",
+	suite.PRFTransform(message.PRFHMACSHA1):       "SHA-1 based, kept by RFC 8247 for legacy peers only",
+	suite.KETransform(message.DHMODP1024):         "a 1024-bit group is within reach of precomputation attacks (RFC 8247 2.4: SHOULD NOT)",
+	suite.KETransform(message.DHMODP1536):         "a 1536-bit group is below the 2048 bits RFC 8247 2.4 asks for",
+	suite.KETransform(message.DHMODP2048S256):     "RFC 5114's groups have unexplained parameters and need subgroup checks (RFC 8247 2.4: SHOULD NOT)",
 }
 
 // integPRF maps every integrity keyword of strongSwan 5.9.8 to the PRF
@@ -332,7 +367,43 @@ func parseProposal(s string, kind ProposalKind) (ike.Proposal, []proposalNote, e
 		}
 	}
 	n, err := keepImplemented(&p, kind, s, prfFrom)
-	return p, append(notes, n...), err
+	if err != nil {
+		return p, nil, err
+	}
+	notes = append(notes, n...)
+	if w := weakNote(p, kind, s); w != "" {
+		notes = append(notes, proposalNote{Warning, w})
+	}
+	return p, notes, nil
+}
+
+// weakNote names the weak transforms p keeps, with the reason for each,
+// or returns "".
+func weakNote(p ike.Proposal, kind ProposalKind, s string) string {
+	var ts []message.Transform
+	for _, e := range p.Encr {
+		ts = append(ts, suite.EncrTransform(e.ID, e.KeyBits))
+	}
+	for _, i := range p.Integ {
+		ts = append(ts, suite.IntegTransform(i))
+	}
+	for _, f := range p.PRF {
+		ts = append(ts, suite.PRFTransform(f))
+	}
+	for _, g := range p.DH {
+		ts = append(ts, suite.KETransform(g))
+	}
+	var weak []string
+	for _, t := range ts {
+		if why, ok := weakWhy[t]; ok {
+			weak = append(weak, fmt.Sprintf("%s (%s: %s)", tokenFor(t.Type, t.ID, t.KeyBits), suite.Name(t), why))
+		}
+	}
+	if len(weak) == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%s proposal %q uses weak algorithms, accepted as strongSwan accepts them but never proposed by cygnet on its own: %s",
+		kind, s, strings.Join(weak, "; "))
 }
 
 // keepImplemented removes from p the transforms the engine does not
@@ -358,6 +429,9 @@ func keepImplemented(p *ike.Proposal, kind ProposalKind, s string, prfFrom map[m
 			d := fmt.Sprintf("%s (%s)", tokenFor(t.Type, t.ID, t.KeyBits), suite.Name(t))
 			if o := origin(t); o != "" {
 				d += ", " + o
+			}
+			if w := unimplementedWhy[t]; w != "" {
+				d += ": " + w
 			}
 			dropped = append(dropped, d)
 		}
@@ -458,10 +532,11 @@ func FormatProposal(p ike.Proposal) string {
 var canonicalTokens = []string{
 	"aes128", "aes192", "aes256", "aes128ctr", "aes192ctr", "aes256ctr",
 	"aes128gcm8", "aes192gcm8", "aes256gcm8", "aes128gcm12", "aes192gcm12", "aes256gcm12",
-	"aes128gcm16", "aes192gcm16", "aes256gcm16", "chacha20poly1305",
+	"aes128gcm16", "aes192gcm16", "aes256gcm16", "chacha20poly1305", "3des",
 	"sha1", "sha256", "sha384", "sha512", "aesxcbc",
 	"prfsha1", "prfsha256", "prfsha384", "prfsha512", "prfaesxcbc",
-	"none", "modp2048", "modp3072", "modp4096", "ecp256", "ecp384", "ecp521",
+	"none", "modp1024", "modp1536", "modp2048s256", "modp2048", "modp3072", "modp4096",
+	"ecp256", "ecp384", "ecp521", "ecp224bp", "ecp256bp", "ecp384bp", "ecp512bp",
 	"curve25519", "curve448", "mlkem512", "mlkem768", "mlkem1024",
 	"noesn", "esn",
 }

@@ -159,8 +159,10 @@ const (
 	// DHMODP2048S256 is RFC 5114 2.3's 2048-bit MODP group with a 256-bit
 	// prime order subgroup.
 	DHMODP2048S256 DHGroup = 24
+	DHECP224BP     DHGroup = 27 // RFC 6954, brainpoolP224r1
 	DHECP256BP     DHGroup = 28 // RFC 6954, brainpoolP256r1
 	DHECP384BP     DHGroup = 29 // RFC 6954, brainpoolP384r1
+	DHECP512BP     DHGroup = 30 // RFC 6954, brainpoolP512r1
 	DHCurve25519   DHGroup = 31
 	DHCurve448     DHGroup = 32
 	DHMLKEM512     DHGroup = 35
@@ -190,10 +192,14 @@ func (g DHGroup) String() string {
 		return "ECP_521"
 	case DHMODP2048S256:
 		return "MODP_2048_256"
+	case DHECP224BP:
+		return "ECP_224_BP"
 	case DHECP256BP:
 		return "ECP_256_BP"
 	case DHECP384BP:
 		return "ECP_384_BP"
+	case DHECP512BP:
+		return "ECP_512_BP"
 	case DHCurve25519:
 		return "CURVE_25519"
 	case DHCurve448:
