@@ -145,6 +145,8 @@ func xfrmEncryption(id message.EncrID, bits int) (xfrm.Encryption, error) {
 		return xfrm.AESCBC128, nil
 	case id == message.EncrAESCBC && bits == 256:
 		return xfrm.AESCBC256, nil
+	case id == message.Encr3DES && bits == 0:
+		return xfrm.TripleDESCBC, nil
 	}
 	return 0, fmt.Errorf("ike: ESP cipher %v/%d not installable", id, bits)
 }
@@ -159,6 +161,8 @@ func xfrmIntegrity(id message.IntegID) (xfrm.Integrity, error) {
 		return xfrm.HMACSHA384_192, nil
 	case message.IntegHMACSHA2512256:
 		return xfrm.HMACSHA512_256, nil
+	case message.IntegHMACSHA196:
+		return xfrm.HMACSHA1_96, nil
 	}
 	return 0, fmt.Errorf("ike: ESP integrity %v not installable", id)
 }

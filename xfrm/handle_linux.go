@@ -502,6 +502,10 @@ func parseState(m []byte) (InstalledState, error) {
 					s.Encryption = AESCBC128
 				case 256:
 					s.Encryption = AESCBC256
+				case 192:
+					if algName(v[:64]) == TripleDESCBC.kernelName() {
+						s.Encryption = TripleDESCBC
+					}
 				}
 			}
 		case nl.XFRMA_ALG_AUTH_TRUNC:
@@ -513,6 +517,10 @@ func parseState(m []byte) (InstalledState, error) {
 					s.Integrity = HMACSHA384_192
 				case 256:
 					s.Integrity = HMACSHA512_256
+				case 96:
+					if algName(v[:64]) == HMACSHA1_96.kernelName() {
+						s.Integrity = HMACSHA1_96
+					}
 				}
 			}
 		case nl.XFRMA_REPLAY_ESN_VAL:
@@ -531,6 +539,16 @@ func parseState(m []byte) (InstalledState, error) {
 		}
 	}
 	return s, nil
+}
+
+// algName returns the NUL-terminated algorithm name of an xfrm_algo.
+func algName(b []byte) string {
+	for i, c := range b {
+		if c == 0 {
+			return string(b[:i])
+		}
+	}
+	return string(b)
 }
 
 func unlimit(v uint64) uint64 {

@@ -27,6 +27,9 @@ const (
 	AESGCM16_256                       // rfc4106(gcm(aes)), 16-byte ICV, 36-byte key material
 	AESCBC128                          // cbc(aes), needs an Integrity algorithm
 	AESCBC256                          // cbc(aes), needs an Integrity algorithm
+	// TripleDESCBC is 3DES (RFC 2451), kept for strongSwan's esp=3des; it
+	// needs an Integrity algorithm and a 24-byte key.
+	TripleDESCBC // cbc(des3_ede)
 )
 
 func (e Encryption) String() string {
@@ -39,6 +42,8 @@ func (e Encryption) String() string {
 		return "AES_CBC_128"
 	case AESCBC256:
 		return "AES_CBC_256"
+	case TripleDESCBC:
+		return "3DES_CBC"
 	}
 	return fmt.Sprintf("encryption(%d)", uint8(e))
 }
@@ -57,6 +62,8 @@ func (e Encryption) KeyLen() int {
 		return 16
 	case AESCBC256:
 		return 32
+	case TripleDESCBC:
+		return 24
 	}
 	return 0
 }
@@ -66,10 +73,14 @@ func (e Encryption) kernelName() string {
 	if e.AEAD() {
 		return "rfc4106(gcm(aes))"
 	}
+	if e == TripleDESCBC {
+		return "cbc(des3_ede)"
+	}
 	return "cbc(aes)"
 }
 
-// Integrity is an ESP integrity algorithm (RFC 4868), used with AES-CBC.
+// Integrity is an ESP integrity algorithm (RFC 4868, RFC 2404), used with
+// the CBC ciphers.
 type Integrity uint8
 
 // Integrity algorithms.
@@ -78,6 +89,9 @@ const (
 	HMACSHA256_128
 	HMACSHA384_192
 	HMACSHA512_256
+	// HMACSHA1_96 is HMAC-SHA-1 truncated to 96 bits (RFC 2404), kept for
+	// strongSwan's esp=...-sha1.
+	HMACSHA1_96
 )
 
 func (i Integrity) String() string {
@@ -90,6 +104,8 @@ func (i Integrity) String() string {
 		return "HMAC_SHA2_384_192"
 	case HMACSHA512_256:
 		return "HMAC_SHA2_512_256"
+	case HMACSHA1_96:
+		return "HMAC_SHA1_96"
 	}
 	return fmt.Sprintf("integrity(%d)", uint8(i))
 }
@@ -103,6 +119,8 @@ func (i Integrity) KeyLen() int {
 		return 48
 	case HMACSHA512_256:
 		return 64
+	case HMACSHA1_96:
+		return 20
 	}
 	return 0
 }
@@ -115,6 +133,8 @@ func (i Integrity) truncBits() int {
 		return 192
 	case HMACSHA512_256:
 		return 256
+	case HMACSHA1_96:
+		return 96
 	}
 	return 0
 }
@@ -127,6 +147,8 @@ func (i Integrity) kernelName() string {
 		return "hmac(sha384)"
 	case HMACSHA512_256:
 		return "hmac(sha512)"
+	case HMACSHA1_96:
+		return "hmac(sha1)"
 	}
 	return ""
 }
@@ -326,7 +348,7 @@ func (s *State) Validate() error {
 		if s.Integrity != IntegNone {
 			return invalid("spi 0x%08x: %v is an AEAD and takes no integrity algorithm, got %v", s.SPI, s.Encryption, s.Integrity)
 		}
-	case AESCBC128, AESCBC256:
+	case AESCBC128, AESCBC256, TripleDESCBC:
 		if s.Integrity == IntegNone || s.Integrity.KeyLen() == 0 {
 			return invalid("spi 0x%08x: %v needs an integrity algorithm", s.SPI, s.Encryption)
 		}

@@ -42,6 +42,13 @@ func TestValidateRejects(t *testing.T) {
 		{"cbc short integ key", func(s *State) {
 			s.Encryption, s.EncKey, s.Integrity, s.IntegKey = AESCBC128, make([]byte, 16), HMACSHA384_192, make([]byte, 32)
 		}, "key is 32 bytes, want 48"},
+		{"3des without integ", func(s *State) { s.Encryption, s.EncKey = TripleDESCBC, make([]byte, 24) }, "needs an integrity"},
+		{"3des short key", func(s *State) {
+			s.Encryption, s.EncKey, s.Integrity, s.IntegKey = TripleDESCBC, make([]byte, 16), HMACSHA1_96, make([]byte, 20)
+		}, "key material is 16 bytes, want 24"},
+		{"sha1 short key", func(s *State) {
+			s.Encryption, s.EncKey, s.Integrity, s.IntegKey = TripleDESCBC, make([]byte, 24), HMACSHA1_96, make([]byte, 16)
+		}, "key is 16 bytes, want 20"},
 		{"mixed families", func(s *State) { s.Src = hostA6 }, "mixed address families"},
 		{"missing address", func(s *State) { s.Dst = netip.Addr{} }, "missing address"},
 		{"window too small", func(s *State) { s.ReplayWindow = 16 }, "outside 32..4096"},

@@ -93,6 +93,8 @@ type Daemon struct {
 	stop    context.CancelFunc
 	loops   sync.WaitGroup
 	stopped chan struct{}
+
+	vici viciState // the VICI socket and what was loaded over it (vici.go)
 }
 
 // kernel is what the daemon needs of the XFRM data path: *xfrm.Handle on
@@ -226,6 +228,14 @@ func Run(ctx context.Context, o Options) error {
 		<-d.eventsDone
 		return err
 	}
+	stopVICI, err := d.startVICI(d.life)
+	if err != nil {
+		ctl.Close()
+		eng.Close()
+		d.events.close()
+		<-d.eventsDone
+		return err
+	}
 	// The caller's ctx ending stops the daemon as `ipsec stop` does; from
 	// here on everything runs for the daemon's lifetime.
 	defer context.AfterFunc(ctx, d.stop)()
@@ -249,6 +259,7 @@ func Run(ctx context.Context, o Options) error {
 	<-ctx.Done()
 	log.Info("cygnet daemon stopping")
 	ctl.Close()
+	stopVICI()
 	d.shutdown()
 	// Let in-flight commands (the `ipsec stop` that stopped us) write
 	// their result before the process exits.
@@ -563,6 +574,7 @@ func (d *Daemon) runEvents() {
 			return
 		}
 		d.runUpdown(ev)
+		d.viciEvent(ev)
 	}
 }
 

@@ -23,6 +23,7 @@ func (d *Daemon) cmdReload(ctx context.Context, out io.Writer) int {
 		return 1
 	}
 	d.resolve(ctx, loaded)
+	d.viciMerge(loaded) // connections and keys loaded over VICI stay
 	d.mu.Lock()
 	old := d.loaded
 	d.mu.Unlock()
@@ -84,6 +85,7 @@ func (d *Daemon) cmdRereadSecrets(ctx context.Context, out io.Writer) int {
 	// The running configuration is replaced, never written in place:
 	// connByName's callers and status hold pointers into the old one
 	// without the lock. The engine keeps its own copy (SetConfig clones).
+	d.viciMergeCreds(&loaded.Config.Credentials) // keys loaded over VICI stay
 	d.mu.Lock()
 	next := *d.loaded
 	next.Config.Credentials = loaded.Config.Credentials

@@ -251,7 +251,11 @@ func (f *Fake) Render() []string {
 		if s.Encryption.AEAD() {
 			out = append(out, "\taead rfc4106(gcm(aes)) [key omitted] 128")
 		} else {
-			out = append(out, "\tauth-trunc "+strings.ToLower(s.Integrity.String())+" [key omitted]", "\tenc cbc(aes) [key omitted]")
+			enc := "cbc(aes)"
+			if s.Encryption == xfrm.TripleDESCBC {
+				enc = "cbc(des3_ede)"
+			}
+			out = append(out, "\tauth-trunc "+strings.ToLower(s.Integrity.String())+" [key omitted]", "\tenc "+enc+" [key omitted]")
 		}
 		if s.Encap != nil {
 			out = append(out, fmt.Sprintf("\tencap type espinudp sport %d dport %d addr 0.0.0.0", s.Encap.SrcPort, s.Encap.DstPort))
