@@ -383,7 +383,7 @@ func (d *Daemon) viciUnloadConn(ctx context.Context, _ *vici.Stream, req *vici.M
 }
 
 func (d *Daemon) viciLoadShared(_ context.Context, _ *vici.Stream, req *vici.Message) *vici.Message {
-	switch t := req.Get("type"); t {
+	switch t := req.Get("type"); strings.ToUpper(t) {
 	case "IKE":
 	default:
 		return fail("type: %q secrets are not supported, only IKE", t)
