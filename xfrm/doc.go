@@ -4,6 +4,8 @@
 // kernel's SA and policy databases, and the only importer of
 // github.com/vishvananda/netlink, whose message layouts (package nl) it
 // reuses while sending its own requests on its own per-namespace sockets.
+// The types, events and interfaces build on every GOOS, so that the IKE
+// engine does; Handle, which implements them, is Linux only.
 //
 // The ESP SAs are those of RFC 4303 in transport mode, with AES-GCM
 // (RFC 4106) or AES-CBC with HMAC-SHA2 (RFC 3602, RFC 4868) and optional

@@ -418,19 +418,6 @@ func (h *Handle) DeleteChildSA(ctx context.Context, c *ChildSA) error {
 	return errors.Join(errs...)
 }
 
-// InstalledState is a state as read back from the kernel, with counters.
-type InstalledState struct {
-	State
-	Bytes, Packets uint64
-	// AddTime is when the state was installed, UseTime when it first
-	// carried a packet and LastUsed when it last did (0 = never), in Unix
-	// seconds.
-	AddTime, UseTime, LastUsed                        uint64
-	ReplayErrors, IntegrityErrors, ReplayWindowErrors uint32
-	// Larval is true for a state created by AllocSPI and not filled in.
-	Larval bool
-}
-
 // States lists every ESP state in the namespace (cygnet's and others');
 // filter with Owned(s.ReqID).
 func (h *Handle) States(ctx context.Context) ([]InstalledState, error) {
@@ -556,14 +543,6 @@ func unlimit(v uint64) uint64 {
 		return 0
 	}
 	return v
-}
-
-// InstalledPolicy is a policy as read back from the kernel.
-type InstalledPolicy struct {
-	Policy
-	Index uint32
-	// Templates is the number of templates; Foreign policies may have none.
-	Templates int
 }
 
 // Policies lists every policy of the main type in the namespace,

@@ -10,17 +10,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// EncapUpdater is implemented by installers that can change the UDP
-// encapsulation of an installed state in place, which following a NAT
-// mapping change (RFC 3948; the kernel's MAPPING event) needs.
-type EncapUpdater interface {
-	// UpdateEncap gives the installed state s.ID() the encapsulation
-	// s.Encap. s describes the state as installed except for its keys,
-	// which the installer keeps; the state is not replaced, so its SPI,
-	// sequence numbers, replay window and counters carry on.
-	UpdateEncap(ctx context.Context, s *State) error
-}
-
 // UpdateEncap implements EncapUpdater. The kernel's UPDSA takes only the
 // encapsulation and the lifetimes from the request, keeping the installed
 // keys and counters, but it validates the request as a whole state, keys
@@ -39,14 +28,6 @@ func (h *Handle) UpdateEncap(ctx context.Context, s *State) error {
 	defer clear(enc)
 	defer clear(integ)
 	return h.UpdateState(ctx, &u)
-}
-
-// UsageReader is implemented by installers that can tell how many
-// packets an installed state has carried: the engine waits for the peer's
-// first packet on a new inbound state before it sends on the new outbound
-// one, when nothing else tells it that the peer has the new SA.
-type UsageReader interface {
-	StatePackets(ctx context.Context, id StateID) (uint64, error)
 }
 
 // StatePackets implements UsageReader.

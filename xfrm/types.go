@@ -473,3 +473,48 @@ type Installer interface {
 	// CHILD_SAs, touching nothing it does not own.
 	Reconcile(ctx context.Context, desired []ChildSA) error
 }
+
+// The types below are what a Linux Handle reads back or offers beyond
+// Installer. They are declared here, not in the _linux files, so that the
+// IKE engine, which type-asserts its Installer for the optional
+// interfaces, builds on every GOOS.
+
+// InstalledState is a state as read back from the kernel, with counters.
+type InstalledState struct {
+	State
+	Bytes, Packets uint64
+	// AddTime is when the state was installed, UseTime when it first
+	// carried a packet and LastUsed when it last did (0 = never), in Unix
+	// seconds.
+	AddTime, UseTime, LastUsed                        uint64
+	ReplayErrors, IntegrityErrors, ReplayWindowErrors uint32
+	// Larval is true for a state created by AllocSPI and not filled in.
+	Larval bool
+}
+
+// InstalledPolicy is a policy as read back from the kernel.
+type InstalledPolicy struct {
+	Policy
+	Index uint32
+	// Templates is the number of templates; Foreign policies may have none.
+	Templates int
+}
+
+// EncapUpdater is implemented by installers that can change the UDP
+// encapsulation of an installed state in place, which following a NAT
+// mapping change (RFC 3948; the kernel's MAPPING event) needs.
+type EncapUpdater interface {
+	// UpdateEncap gives the installed state s.ID() the encapsulation
+	// s.Encap. s describes the state as installed except for its keys,
+	// which the installer keeps; the state is not replaced, so its SPI,
+	// sequence numbers, replay window and counters carry on.
+	UpdateEncap(ctx context.Context, s *State) error
+}
+
+// UsageReader is implemented by installers that can tell how many
+// packets an installed state has carried: the engine waits for the peer's
+// first packet on a new inbound state before it sends on the new outbound
+// one, when nothing else tells it that the peer has the new SA.
+type UsageReader interface {
+	StatePackets(ctx context.Context, id StateID) (uint64, error)
+}

@@ -14,8 +14,6 @@ import (
 	"syscall"
 
 	"github.com/cygnet-ipsec/cygnet/ike"
-	"github.com/cygnet-ipsec/cygnet/xfrm"
-	"golang.org/x/sys/unix"
 )
 
 // Config says where to listen.
@@ -79,10 +77,10 @@ func Listen(cfg Config) (*Conn, error) {
 			continue
 		}
 		if cfg.IPv4 {
-			wants = append(wants, want{"udp4", unix.AF_INET, p.port, p.nat})
+			wants = append(wants, want{"udp4", syscall.AF_INET, p.port, p.nat})
 		}
 		if cfg.IPv6 {
-			wants = append(wants, want{"udp6", unix.AF_INET6, p.port, p.nat})
+			wants = append(wants, want{"udp6", syscall.AF_INET6, p.port, p.nat})
 		}
 	}
 	for _, w := range wants {
@@ -98,7 +96,7 @@ func Listen(cfg Config) (*Conn, error) {
 
 func open(network string, family int, port uint16, nat bool) (*sock, error) {
 	addr := &net.UDPAddr{Port: int(port)}
-	if family == unix.AF_INET {
+	if family == syscall.AF_INET {
 		addr.IP = net.IPv4zero
 	} else {
 		addr.IP = net.IPv6unspecified
@@ -112,32 +110,11 @@ func open(network string, family int, port uint16, nat bool) (*sock, error) {
 		conn.Close()
 		return nil, fmt.Errorf("udp: %w", err)
 	}
-	s := &sock{conn: conn, raw: raw, family: family, port: port, nat: nat}
-	if err := xfrm.BypassSocket(raw, family); err != nil {
+	if err := setup(raw, family, port, nat); err != nil {
 		conn.Close()
-		return nil, fmt.Errorf("udp: port %d: %w", port, err)
+		return nil, err
 	}
-	if nat {
-		if err := xfrm.EnableUDPEncap(raw); err != nil {
-			conn.Close()
-			return nil, fmt.Errorf("udp: port %d: %w", port, err)
-		}
-	}
-	// Learn the local address each datagram was sent to, so replies leave
-	// from the address the peer used (RFC 7296 2.11).
-	var serr error
-	raw.Control(func(fd uintptr) {
-		if family == unix.AF_INET {
-			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_PKTINFO, 1)
-		} else {
-			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IPV6, unix.IPV6_RECVPKTINFO, 1)
-		}
-	})
-	if serr != nil {
-		conn.Close()
-		return nil, fmt.Errorf("udp: pktinfo on port %d: %w", port, serr)
-	}
-	return s, nil
+	return &sock{conn: conn, raw: raw, family: family, port: port, nat: nat}, nil
 }
 
 // Ports returns the local ports actually bound, in listen order.
@@ -191,7 +168,7 @@ func (c *Conn) serve(s *sock, handle func(ike.Packet)) error {
 			return err
 		}
 		data := buf[:n]
-		if flags&unix.MSG_TRUNC != 0 {
+		if truncated(flags) {
 			c.drop()
 			continue
 		}
@@ -223,30 +200,13 @@ func (c *Conn) drop() {
 	c.mu.Unlock()
 }
 
-func localAddr(oob []byte, family int) (netip.Addr, bool) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	for _, m := range msgs {
-		switch {
-		case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_PKTINFO && len(m.Data) >= unix.SizeofInet4Pktinfo:
-			// struct in_pktinfo { int ifindex; in_addr spec_dst; in_addr addr; }
-			return netip.AddrFrom4([4]byte(m.Data[8:12])), true
-		case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_PKTINFO && len(m.Data) >= unix.SizeofInet6Pktinfo:
-			return netip.AddrFrom16([16]byte(m.Data[:16])), true
-		}
-	}
-	return netip.Addr{}, false
-}
-
 // Send transmits p from the socket bound to p.Local's port and family,
 // with p.Local as the source address. On the NAT-T port the non-ESP marker
 // is prepended.
 func (c *Conn) Send(p ike.Packet) error {
-	fam := unix.AF_INET6
+	fam := syscall.AF_INET6
 	if p.Remote.Addr().Unmap().Is4() {
-		fam = unix.AF_INET
+		fam = syscall.AF_INET
 	}
 	var s *sock
 	for _, cand := range c.socks {
@@ -277,7 +237,7 @@ func (c *Conn) Send(p ike.Packet) error {
 // from the NAT-T socket to remote.
 func (c *Conn) SendKeepalive(local, remote netip.AddrPort) error {
 	for _, s := range c.socks {
-		if s.nat && (s.family == unix.AF_INET) == remote.Addr().Unmap().Is4() {
+		if s.nat && (s.family == syscall.AF_INET) == remote.Addr().Unmap().Is4() {
 			var oob []byte
 			if la := local.Addr(); la.IsValid() && !la.IsUnspecified() {
 				oob = pktinfo(la.Unmap(), s.family)
@@ -290,15 +250,4 @@ func (c *Conn) SendKeepalive(local, remote netip.AddrPort) error {
 		}
 	}
 	return fmt.Errorf("udp: no NAT-T socket for %v", remote)
-}
-
-func pktinfo(a netip.Addr, family int) []byte {
-	if family == unix.AF_INET {
-		var pi unix.Inet4Pktinfo
-		pi.Spec_dst = a.As4()
-		return unix.PktInfo4(&pi)
-	}
-	var pi unix.Inet6Pktinfo
-	pi.Addr = a.As16()
-	return unix.PktInfo6(&pi)
 }

@@ -34,7 +34,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -245,7 +244,7 @@ func boot(ctx context.Context, img Image, accel string, opt Options) (Result, er
 	cmd.Stderr = &stderr
 	// Kill qemu if this process dies (for example when `go test` kills a test binary at its timeout):
 	// an orphaned emulator would otherwise keep burning both CPUs.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	killWithParent(cmd)
 
 	start := time.Now()
 	waitErr := make(chan error, 1)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"syscall"
 )
 
 // kernelFeature is something ESP transport mode with AES-GCM needs from the kernel.
@@ -87,21 +86,6 @@ func listed(file, module string) bool {
 		}
 	}
 	return false
-}
-
-func kernelRelease() string {
-	var u syscall.Utsname
-	if err := syscall.Uname(&u); err != nil {
-		return "unknown"
-	}
-	var b []byte
-	for _, c := range u.Release {
-		if c == 0 {
-			break
-		}
-		b = append(b, byte(c))
-	}
-	return string(b)
 }
 
 // kernelConfig returns the running kernel's Kconfig values, or nil if none is readable. /boot/config-REL is
