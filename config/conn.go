@@ -88,29 +88,37 @@ type CA struct {
 // End is one side of a connection (the left* or right* keywords). String
 // fields hold the value as written.
 type End struct {
-	Host       string // left=: IP address, DNS name, %any, %defaultroute
-	IKEPort    uint16
-	Subnets    []netip.Prefix
-	ProtoPort  ike.TrafficSelector
-	SourceIP   string
-	DNS        string
-	Firewall   bool
-	HostAccess bool
-	AllowAny   bool
-	Updown     string
-	Auth       string
-	Auth2      string
-	ID         string
-	ID2        string
-	SigKey     string
-	Cert       string
-	Cert2      string
-	CertPolicy string
-	SendCert   string // always, ifasked, never
-	CA         string
-	CA2        string
-	Groups     string
-	Groups2    string
+	Host      string // left=: IP address, DNS name, %any, %defaultroute
+	IKEPort   uint16
+	Subnets   []netip.Prefix
+	ProtoPort ike.TrafficSelector
+	// SubnetDynamic is %dynamic in leftsubnet=: the end's own address.
+	SubnetDynamic bool
+	// SubnetProtoPort is the [proto/port] written after the subnets
+	// (leftsubnet=%dynamic[udp/4789]) when HasSubnetProtoPort is set. Like
+	// strongSwan's per-subnet selector it takes precedence over
+	// leftprotoport=; see SelectorProtoPort.
+	SubnetProtoPort    ike.TrafficSelector
+	HasSubnetProtoPort bool
+	SourceIP           string
+	DNS                string
+	Firewall           bool
+	HostAccess         bool
+	AllowAny           bool
+	Updown             string
+	Auth               string
+	Auth2              string
+	ID                 string
+	ID2                string
+	SigKey             string
+	Cert               string
+	Cert2              string
+	CertPolicy         string
+	SendCert           string // always, ifasked, never
+	CA                 string
+	CA2                string
+	Groups             string
+	Groups2            string
 }
 
 // Conn is one conn section with inheritance applied. String fields of
@@ -464,6 +472,66 @@ func validateCA(d *diags, ca *CA) {
 	}
 }
 
+// SelectorProtoPort is the protocol/port the end's traffic selector is
+// narrowed to: the [proto/port] of leftsubnet= when it has one, else
+// leftprotoport=.
+func (e *End) SelectorProtoPort() ike.TrafficSelector {
+	if e.HasSubnetProtoPort {
+		return e.SubnetProtoPort
+	}
+	return e.ProtoPort
+}
+
+// checkTransportSubnets applies strongSwan's transport-mode rule to an
+// end's subnets. A transport-mode CHILD_SA is host to host: strongSwan
+// narrows the configured selectors against the peer's and keeps transport
+// mode only when the result is the two host addresses (charon's
+// child_create: "not using transport mode, not host-to-host", after which
+// it falls back to a tunnel). cygnet always proposes and accepts the host
+// addresses, which is that narrowed result, so a subnet is accepted when it
+// contains the end's address: the address itself silently, a wider prefix
+// with a warning that it is narrowed. With auto=route a wider prefix is
+// refused: strongSwan's trap policy covers the whole subnet, so traffic
+// for the rest of it is held (and never negotiated host to host), where
+// cygnet's host-to-host trap would let it leave in clear. A subnet that cannot contain the
+// address, or one that cannot be checked at load time because the end has
+// no literal address (%any, %defaultroute, a DNS name) and the prefix is
+// not the whole address family, is refused: strongSwan would protect it in
+// a tunnel, which cygnet does not do, and the traffic would go unprotected.
+func checkTransportSubnets(d *diags, c *Conn, side string, e *End, errf func(key, format string, args ...any)) {
+	key := side + "subnet"
+	host, err := netip.ParseAddr(e.Host)
+	literal := err == nil
+	host = host.Unmap()
+	var wider []string
+	for _, p := range e.Subnets {
+		switch {
+		case literal && p.Contains(host) && p.IsSingleIP():
+		case literal && p.Contains(host):
+			wider = append(wider, p.String())
+		case literal:
+			errf(key, "%s in transport mode does not contain %s=%s: cygnet protects the host addresses only (strongSwan would fall back to a tunnel); traffic for the subnet would not be protected", p, side, e.Host)
+			return
+		case p.Bits() == 0:
+			wider = append(wider, p.String())
+		default:
+			errf(key, "%s in transport mode with %s=%s: cygnet cannot check at load time that the address lies in the subnet and protects the host addresses only; set %s to an address or the subnet to 0.0.0.0/0 or ::/0",
+				p, side, e.Host, side)
+			return
+		}
+	}
+	if len(wider) > 0 && c.Auto == "route" {
+		errf(key, "%s in a transport-mode conn with auto=route: strongSwan's trap policy would hold traffic for the whole subnet, cygnet's covers the host addresses only, so the rest would leave in clear; use the host address (or %%dynamic) with the [proto/port]",
+			strings.Join(wider, ", "))
+		return
+	}
+	if len(wider) > 0 {
+		d.add(Warning, c.PosOf(key), "conn "+c.Name, key,
+			"%s narrowed to the %s address in transport mode, as strongSwan narrows it against a peer that proposes its host address (strongSwan would fall back to a tunnel against one that does not)",
+			strings.Join(wider, ", "), side)
+	}
+}
+
 func validateConn(d *diags, c *Conn) {
 	// A conn with auto=ignore is never loaded (strongSwan's starter skips
 	// it); it is often only a base for also=. What cygnet cannot run is then
@@ -564,14 +632,12 @@ func validateConn(d *diags, c *Conn) {
 		if err := checkHost(e.end.Host); err != nil {
 			d.add(Error, c.PosOf(e.side), "conn "+c.Name, e.side, "%s", errMsg(err))
 		}
+		if e.end.HasSubnetProtoPort && e.end.ProtoPort != (ike.TrafficSelector{}) && e.end.ProtoPort != e.end.SubnetProtoPort {
+			warnf(e.side+"protoport", "%s is overridden by the protocol/port [%s] in %ssubnet, as strongSwan overrides it",
+				formatProtoPort(e.end.ProtoPort), formatProtoPort(e.end.SubnetProtoPort), e.side)
+		}
 		if c.Mode() == ike.ModeTransport {
-			host, err := netip.ParseAddr(e.end.Host)
-			for _, p := range e.end.Subnets {
-				if !p.IsSingleIP() || (err == nil && p.Addr() != host.Unmap()) {
-					errf(e.side+"subnet", "%s in transport mode: cygnet protects the host addresses only; traffic for the subnet would not be protected", p)
-					break
-				}
-			}
+			checkTransportSubnets(d, c, e.side, e.end, errf)
 		}
 	}
 	if c.AH != "" {

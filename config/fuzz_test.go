@@ -31,6 +31,8 @@ func FuzzIPsecConf(f *testing.F) {
 	f.Add([]byte("conn a\n\tleftid=\"C=CH\\n, O=x\"\n\talso=b\nconn b\n\talso=a\n"))
 	f.Add([]byte("config setup\n\tuniqueids=never\nca x\n\tcacert=a.pem\n\tauto=add\n"))
 	f.Add([]byte("conn %default\n\tkeylife=\nconn x\n\ttype=transport\n\tmark=%unique\n\tesp=aes128gcm16-esn!\n"))
+	f.Add([]byte("conn x\n\ttype=transport\n\tleft=192.0.2.1\n\tleftsubnet=192.0.2.1[gre],%dynamic[gre]\n\trightsubnet=0.0.0.0/0[17/l2tp]\n\tleftprotoport=udp/%any\n"))
+	f.Add([]byte("conn y\n\ttype=transport\n\tleftsubnet=%dynamic[udp/4789]\n\trightsubnet=10.0.0.1/32[4/]\n\tike=3des-sha1-modp1024\n\tesp=3des-sha1-noesn\n"))
 	seedFiles(f, "ipsec.conf")
 	f.Fuzz(func(t *testing.T, data []byte) {
 		raw, ds := ParseIPsecConf("fuzz.conf", data)

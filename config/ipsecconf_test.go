@@ -76,7 +76,7 @@ func TestMalformedIPsecConf(t *testing.T) {
 		{"xauth", "conn a\n\ttype=transport\n\tauthby=xauthpsk\n", 3, "authby", "XAUTH"},
 		{"sourceip", "conn a\n\ttype=transport\n\trightsourceip=%config\n", 3, "rightsourceip", "virtual IPs"},
 		{"pool", "conn a\n\ttype=transport\n\trightsourceip=10.3.0.0/24\n", 3, "rightsourceip", "pools"},
-		{"subnet in transport", "conn a\n\ttype=transport\n\tleft=10.0.0.1\n\tleftsubnet=10.0.0.0/24\n", 4, "leftsubnet", "transport mode"},
+		{"subnet in transport", "conn a\n\ttype=transport\n\tleft=10.0.0.1\n\tleftsubnet=10.9.0.0/24\n", 4, "leftsubnet", "in transport mode does not contain left=10.0.0.1"},
 		{"ah", "conn a\n\ttype=transport\n\tah=sha256\n", 3, "ah", "AH is not supported"},
 		{"second auth round", "conn a\n\ttype=transport\n\tleftauth2=psk\n", 3, "leftauth2", "second authentication round"},
 		{"groups", "conn a\n\ttype=transport\n\trightgroups=admins\n", 3, "rightgroups", "group membership"},

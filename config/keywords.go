@@ -394,11 +394,15 @@ func init() {
 		}),
 		endKW("subnet", func() (func(*target, string) error, func(*target) string) {
 			return func(t *target, v string) error {
-					p, err := parseSubnets(v)
-					t.end.Subnets = p
-					return err
+					l, err := parseSubnets(v)
+					if err != nil {
+						return err
+					}
+					t.end.Subnets, t.end.SubnetDynamic = l.prefixes, l.dynamic
+					t.end.SubnetProtoPort, t.end.HasSubnetProtoPort = l.pp, l.hasPP
+					return nil
 				}, func(t *target) string {
-					return formatSubnets(t.end.Subnets)
+					return formatSubnets(t.end)
 				}
 		}, "subnetwithin"),
 		endKW("protoport", func() (func(*target, string) error, func(*target) string) {

@@ -521,7 +521,7 @@ func (ld *loader) endpoint(c *Conn, side string, e *End, auth string, isLocal bo
 	ep := ike.Endpoint{
 		Host:      e.Host,
 		Subnets:   slices.Clone(e.Subnets),
-		ProtoPort: e.ProtoPort,
+		ProtoPort: e.SelectorProtoPort(),
 		Updown:    e.Updown,
 		Firewall:  e.Firewall,
 	}

@@ -255,8 +255,8 @@ func renderLoaded(l *Loaded, ds Diagnostics, dir string, defaultSecrets bool) st
 			if e.end.Cert != "" {
 				fmt.Fprintf(&b, " cert=%s", e.end.Cert)
 			}
-			if len(e.end.Subnets) > 0 {
-				fmt.Fprintf(&b, " subnet=%s", formatSubnets(e.end.Subnets))
+			if len(e.end.Subnets) > 0 || e.end.SubnetDynamic {
+				fmt.Fprintf(&b, " subnet=%s", formatSubnets(&e.end))
 			}
 			if e.end.ProtoPort != (ike.TrafficSelector{}) {
 				fmt.Fprintf(&b, " protoport=%s", formatProtoPort(e.end.ProtoPort))

@@ -251,42 +251,91 @@ func formatProtoPort(ts ike.TrafficSelector) string {
 	return fmt.Sprintf("%s/%d-%d", proto, ts.StartPort, ts.EndPort)
 }
 
+// subnetList is a parsed leftsubnet= / rightsubnet= value.
+type subnetList struct {
+	prefixes []netip.Prefix
+	// dynamic is %dynamic in the list: the end's own address.
+	dynamic bool
+	// pp is the [proto/port] written after the entries; hasPP tells it
+	// from none.
+	pp    ike.TrafficSelector
+	hasPP bool
+}
+
 // parseSubnets reads a comma-separated list of prefixes or addresses
-// (leftsubnet=10.1.0.0/16,10.2.0.1). strongSwan also accepts ranges and
-// per-subnet protocol/port; those are reported as unsupported.
-func parseSubnets(v string) ([]netip.Prefix, error) {
-	var out []netip.Prefix
+// (leftsubnet=10.1.0.0/16,10.2.0.1), each optionally with strongSwan's
+// per-subnet protocol and port in brackets (192.0.2.1[gre],
+// %dynamic[udp/4789], 0.0.0.0/0[17/l2tp], 10.0.0.1/32[4/]); %dynamic is the
+// end's own address. A conn end carries one protocol/port, so every entry
+// must have the same one (or none). Address ranges are not supported.
+func parseSubnets(v string) (subnetList, error) {
+	var out subnetList
+	first := true
 	for _, s := range strings.Split(v, ",") {
 		s = strings.TrimSpace(s)
 		if s == "" {
 			continue
 		}
-		if strings.Contains(s, "[") || strings.Contains(s, "-") {
-			return nil, fmt.Errorf("config: subnet %q: address ranges and per-subnet protocol/port are not supported", s)
-		}
-		if p, err := netip.ParsePrefix(s); err == nil {
-			if p.Masked() != p {
-				return nil, fmt.Errorf("config: subnet %q has host bits set (did you mean %s?)", s, p.Masked())
+		addr, pp, hasPP := s, ike.TrafficSelector{}, false
+		if i := strings.IndexByte(s, '['); i >= 0 {
+			if !strings.HasSuffix(s, "]") {
+				return out, fmt.Errorf("config: subnet %q: missing ']' after the protocol/port", s)
 			}
-			out = append(out, p)
+			inner := s[i+1 : len(s)-1]
+			if inner == "" || strings.ContainsAny(inner, "[]") {
+				return out, fmt.Errorf("config: subnet %q: bad protocol/port", s)
+			}
+			ts, err := parseProtoPort(inner)
+			if err != nil {
+				return out, fmt.Errorf("config: subnet %q: %w", s, err)
+			}
+			addr, pp, hasPP = s[:i], ts, true
+		}
+		if first {
+			out.pp, out.hasPP, first = pp, hasPP, false
+		} else if hasPP != out.hasPP || pp != out.pp {
+			return out, fmt.Errorf("config: subnet list %q: the entries have different protocol/port selectors; a cygnet conn end negotiates one, so write one conn for each", v)
+		}
+		switch {
+		case addr == "%dynamic":
+			out.dynamic = true
+			continue
+		case strings.Contains(addr, "-"):
+			return out, fmt.Errorf("config: subnet %q: address ranges are not supported", s)
+		}
+		if p, err := netip.ParsePrefix(addr); err == nil {
+			if p.Masked() != p {
+				return out, fmt.Errorf("config: subnet %q has host bits set (did you mean %s?)", s, p.Masked())
+			}
+			out.prefixes = append(out.prefixes, p)
 			continue
 		}
-		a, err := netip.ParseAddr(s)
-		if err != nil {
-			return nil, fmt.Errorf("config: bad subnet %q", s)
+		a, err := netip.ParseAddr(addr)
+		if err != nil || a.Zone() != "" {
+			return out, fmt.Errorf("config: bad subnet %q", s)
 		}
-		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+		out.prefixes = append(out.prefixes, netip.PrefixFrom(a, a.BitLen()))
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("config: empty subnet list")
+	if first {
+		return out, fmt.Errorf("config: empty subnet list")
 	}
 	return out, nil
 }
 
-func formatSubnets(ps []netip.Prefix) string {
-	s := make([]string, len(ps))
-	for i, p := range ps {
-		s[i] = p.String()
+// formatSubnets writes an end's subnet list back in the syntax
+// parseSubnets reads.
+func formatSubnets(e *End) string {
+	var s []string
+	if e.SubnetDynamic {
+		s = append(s, "%dynamic")
+	}
+	for _, p := range e.Subnets {
+		s = append(s, p.String())
+	}
+	if e.HasSubnetProtoPort {
+		for i := range s {
+			s[i] += "[" + formatProtoPort(e.SubnetProtoPort) + "]"
+		}
 	}
 	return strings.Join(s, ",")
 }

@@ -21,10 +21,10 @@ func TestValues(t *testing.T) {
 		}
 	}
 	subnets, err := parseSubnets("10.1.0.0/16, 10.2.0.1,2001:db8::/32")
-	if err != nil || len(subnets) != 3 || subnets[1] != netip.MustParsePrefix("10.2.0.1/32") {
+	if err != nil || len(subnets.prefixes) != 3 || subnets.prefixes[1] != netip.MustParsePrefix("10.2.0.1/32") || subnets.hasPP || subnets.dynamic {
 		t.Errorf("subnets: %v %v", subnets, err)
 	}
-	for _, bad := range []string{"10.1.0.1/16", "10.0.0.1-10.0.0.9", "10.1.0.0/16[tcp/80]", "x", ","} {
+	for _, bad := range []string{"10.1.0.1/16", "10.0.0.1-10.0.0.9", "10.1.0.0/16[tcp/80", "x", ","} {
 		if _, err := parseSubnets(bad); err == nil {
 			t.Errorf("subnet %q accepted", bad)
 		}
