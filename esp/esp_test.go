@@ -171,7 +171,7 @@ func TestInPlace(t *testing.T) {
 
 func TestAllocations(t *testing.T) {
 	if raceEnabled {
-		t.Skip("sync.Pool drops items at random under the race detector")
+		t.Skip("sync.Pool drops items at random under the race detector; make test runs this without it (phase norace)")
 	}
 	tx, rx := pair(t, 36, WithESN())
 	payload := payloadOf(1400)

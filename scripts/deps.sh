@@ -12,6 +12,7 @@
 #   libcharon-extra-plugins                   extra charon plugins the interop scenarios load
 #   libstrongswan-standard-plugins            openssl (ECP groups), gcm, ... for charon
 #   libstrongswan-extra-plugins               curve25519 for charon
+#   openssl                                   the command ike/auth's tests cross-check signatures and files with
 #
 # The guest kernel itself is not installed: internal/vm downloads linux-image-amd64's current version with
 # `apt-get download` into its cache, so apt's package lists must know linux-image-amd64 (checked below).
@@ -21,7 +22,7 @@ packages=(
 	qemu-system-x86 busybox-static cpio kmod dpkg xz-utils
 	iproute2 iputils-ping tcpdump util-linux nftables iptables conntrack
 	strongswan strongswan-starter strongswan-swanctl charon-cmd libcharon-extra-plugins
-	libstrongswan-standard-plugins libstrongswan-extra-plugins
+	libstrongswan-standard-plugins libstrongswan-extra-plugins openssl
 )
 
 missing=()

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"crypto/rand"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/cygnet-ipsec/cygnet/ike/auth/authtest"
 	"github.com/cygnet-ipsec/cygnet/ike/message"
+	"github.com/cygnet-ipsec/cygnet/internal/vm/vmtest"
 )
 
 // Cross-check with an independent implementation (OpenSSL's libcrypto,
@@ -19,7 +21,7 @@ import (
 func TestOpenSSLInterop(t *testing.T) {
 	openssl, err := exec.LookPath("openssl")
 	if err != nil {
-		t.Skip("openssl not installed")
+		vmtest.RequireInstalled(t, fmt.Errorf("openssl not installed (Debian package openssl): %w", err))
 	}
 	k := testKeys(t)
 	dir := t.TempDir()

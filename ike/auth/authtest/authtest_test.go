@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -13,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cygnet-ipsec/cygnet/internal/vm/vmtest"
 )
 
 func TestChainVerifiesWithStdlib(t *testing.T) {
@@ -145,7 +148,7 @@ func TestIPsecD(t *testing.T) {
 func TestOpenSSLAcceptsFiles(t *testing.T) {
 	openssl, err := exec.LookPath("openssl")
 	if err != nil {
-		t.Skip("openssl not installed")
+		vmtest.RequireInstalled(t, fmt.Errorf("openssl not installed (Debian package openssl): %w", err))
 	}
 	dir := t.TempDir()
 	write := func(name string, data []byte) string {

@@ -152,20 +152,27 @@ func vmTimeout(args []string) time.Duration {
 // and skips when not, saying how to run it.
 func Require(t testing.TB) {
 	t.Helper()
+	requireESP(t, KernelESP(), os.Geteuid(), InVM(), os.Getenv("CYGNET_REQUIRE_VM") == "1")
+}
+
+// requireESP is Require's rule on its inputs: what KernelESP said, the effective uid, whether this is the
+// guest and whether CYGNET_REQUIRE_VM=1.
+func requireESP(t testing.TB, kernel error, uid int, inVM, required bool) {
+	t.Helper()
 	why := ""
-	switch err := KernelESP(); {
-	case err != nil:
-		why = err.Error()
-	case os.Geteuid() != 0:
+	switch {
+	case kernel != nil:
+		why = kernel.Error()
+	case uid != 0:
 		why = "ESP tests need root to configure XFRM"
 	}
 	if why == "" {
 		return
 	}
-	if InVM() {
+	if inVM {
 		t.Fatalf("vmtest: inside the guest, and still: %s", why)
 	}
-	if os.Getenv("CYGNET_REQUIRE_VM") == "1" {
+	if required {
 		t.Fatalf("vmtest: needs a Linux kernel with ESP and AES-GCM, and CYGNET_REQUIRE_VM=1 forbids skipping: %s; "+
 			"run it in the guest with CYGNET_VM=1 (the package's TestMain must call vmtest.Main)", why)
 	}
@@ -176,11 +183,37 @@ func Require(t testing.TB) {
 // XFRM, which the host has). It fails when CYGNET_REQUIRE_ROOT=1 and skips otherwise.
 func RequireRoot(t testing.TB) {
 	t.Helper()
-	if os.Geteuid() == 0 {
+	requireRoot(t, os.Geteuid(), os.Getenv("CYGNET_REQUIRE_ROOT") == "1")
+}
+
+// requireRoot is RequireRoot's rule on its inputs: the effective uid and whether CYGNET_REQUIRE_ROOT=1.
+func requireRoot(t testing.TB, uid int, required bool) {
+	t.Helper()
+	if uid == 0 {
 		return
 	}
-	if os.Getenv("CYGNET_REQUIRE_ROOT") == "1" {
-		t.Fatalf("vmtest: needs root (uid 0, for network namespaces and XFRM), running as uid %d, and CYGNET_REQUIRE_ROOT=1 forbids skipping", os.Geteuid())
+	if required {
+		t.Fatalf("vmtest: needs root (uid 0, for network namespaces and XFRM), running as uid %d, and CYGNET_REQUIRE_ROOT=1 forbids skipping", uid)
 	}
-	t.Skipf("needs root: run `make test` as root, or `sudo go test` (running as uid %d)", os.Geteuid())
+	t.Skipf("needs root: run `make test` as root, or `sudo go test` (running as uid %d)", uid)
+}
+
+// RequireInstalled stops a test when a program it needs is missing (err says which, and which Debian
+// package has it): it fails inside `make test` (CYGNET_REQUIRE_ROOT=1 or CYGNET_REQUIRE_VM=1, whose deps
+// phase installs the package) and skips elsewhere. A nil err lets the test go on.
+func RequireInstalled(t testing.TB, err error) {
+	t.Helper()
+	requireInstalled(t, err, os.Getenv("CYGNET_REQUIRE_ROOT") == "1" || os.Getenv("CYGNET_REQUIRE_VM") == "1")
+}
+
+// requireInstalled is RequireInstalled's rule on its inputs.
+func requireInstalled(t testing.TB, err error, required bool) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if required {
+		t.Fatalf("vmtest: %v, and CYGNET_REQUIRE_ROOT=1 or CYGNET_REQUIRE_VM=1 forbids skipping (scripts/deps.sh installs it)", err)
+	}
+	t.Skipf("%v: run `make test`, which installs it", err)
 }
