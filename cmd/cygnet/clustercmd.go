@@ -131,6 +131,7 @@ func clusterInit(ctx context.Context, args []string) error {
 	cp := fs.Int("client-port", cluster.DefaultClientPort, "store client port")
 	pp := fs.Int("peer-port", cluster.DefaultPeerPort, "store peer port")
 	jp := fs.Int("join-port", cluster.DefaultJoinPort, "join endpoint port")
+	voters := fs.Int("voters", 1, "how many nodes run a store (etcd) member: 1, or 3 or 5 for a store that survives 1 or 2 failed nodes (the next nodes to join become voters)")
 	noStart := fs.Bool("no-start", false, "do not start cygnet-cluster.service")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
@@ -138,10 +139,13 @@ func clusterInit(ctx context.Context, args []string) error {
 	if *adv == "" {
 		return errors.New("--advertise is required")
 	}
+	if !cluster.ValidVoters(*voters) {
+		return fmt.Errorf("--voters %d: want 1, 3 or 5", *voters)
+	}
 	if !cluster.ValidName(*name) {
 		return fmt.Errorf("--name %q: want lower-case letters, digits, '.' and '-'", *name)
 	}
-	tok, err := cluster.Init(ctx, *dir, *name, *adv, *cp, *pp, *jp, *auth)
+	tok, err := cluster.Init(ctx, *dir, *name, *adv, *cp, *pp, *jp, *auth, *voters)
 	if err != nil {
 		return err
 	}
@@ -157,6 +161,8 @@ func clusterJoin(ctx context.Context, args []string) error {
 	tok := fs.String("token", "", "join token from `cygnet cluster init` or `token create` (required)")
 	adv := fs.String("advertise", "", "this node's address (required)")
 	name := fs.String("name", hostname(), "this node's name")
+	cp := fs.Int("client-port", cluster.DefaultClientPort, "store client port, if this node becomes a store voter")
+	pp := fs.Int("peer-port", cluster.DefaultPeerPort, "store peer port, if this node becomes a store voter")
 	noStart := fs.Bool("no-start", false, "do not start cygnet-cluster.service")
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
@@ -164,10 +170,14 @@ func clusterJoin(ctx context.Context, args []string) error {
 	if *tok == "" || *adv == "" {
 		return errors.New("--token and --advertise are required")
 	}
-	if _, err := cluster.Join(ctx, *dir, *tok, *name, *adv, fs.Arg(0)); err != nil {
+	nc, err := cluster.JoinPorts(ctx, *dir, *tok, *name, *adv, fs.Arg(0), *cp, *pp)
+	if err != nil {
 		return err
 	}
 	fmt.Printf("node %s joined the cluster\n", *name)
+	if nc.Embedded {
+		fmt.Printf("it runs one of the store's voters (a learner until it has caught up)\n")
+	}
 	startAgent(*noStart)
 	return nil
 }
@@ -298,6 +308,24 @@ func clusterRemove(ctx context.Context, args []string, self bool) error {
 	name := nc.Name
 	if !self {
 		name = fs.Arg(0)
+	}
+	nodes, err := st.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	addr := ""
+	for _, n := range nodes {
+		if n.Name == name {
+			addr = n.Addr
+		}
+	}
+	// Its store member goes first (a dead voter would count against the
+	// quorum forever); the store's only member is refused here, before
+	// anything changed.
+	if addr != "" {
+		if err := st.RemoveMember(ctx, name, addr); err != nil {
+			return err
+		}
 	}
 	if err := st.RemoveNode(ctx, name); err != nil {
 		return err

@@ -1,14 +1,15 @@
 package cluster
 
 import (
-	"github.com/cygnet-ipsec/cygnet/xfrm"
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/cygnet-ipsec/cygnet/xfrm"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -167,6 +168,7 @@ func (a *Agent) Reconcile(ctx context.Context) error {
 		}
 		return ErrRemoved
 	}
+	a.tendStore(ctx)
 	files, err := a.render(*self, nodes, d)
 	if err != nil {
 		return err
@@ -373,4 +375,43 @@ func Ready(d Desired, nodes []Node, alive map[string]bool, obs map[string]Observ
 		}
 	}
 	return true
+}
+
+// tendStore promotes the store's learners that have caught up (on voters)
+// and keeps node.json's endpoints up to date with the store's voters, so
+// that a restart reaches the store even when the first node is gone.
+func (a *Agent) tendStore(ctx context.Context) {
+	if a.NC.Embedded {
+		names, err := a.Store.promoteLearners(ctx)
+		if err != nil {
+			a.log().Warn("cluster: promoting store learners", "err", err)
+		}
+		for _, n := range names {
+			a.log().Info("cluster: store member promoted to voter", "node", n)
+		}
+	}
+	if a.NC.EtcdCA != "" || a.NC.EtcdCert != "" || a.Dir == "" {
+		return // an external store's endpoints are the operator's
+	}
+	// The client learns the voters' URLs from the membership (a learner
+	// counts once promoted).
+	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err := a.Store.C.Sync(sctx)
+	cancel()
+	if err != nil {
+		return
+	}
+	eps := slices.Clone(a.Store.C.Endpoints())
+	slices.Sort(eps)
+	old := slices.Clone(a.NC.Endpoints)
+	slices.Sort(old)
+	if len(eps) == 0 || slices.Equal(eps, old) {
+		return
+	}
+	a.NC.Endpoints = eps
+	if err := saveNodeConfig(a.Dir, a.NC); err != nil {
+		a.log().Warn("cluster: saving the store's endpoints", "err", err)
+		return
+	}
+	a.log().Info("cluster: store endpoints", "endpoints", eps)
 }

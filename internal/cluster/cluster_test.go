@@ -19,6 +19,7 @@ import (
 	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/xfrm"
 	"github.com/cygnet-ipsec/cygnet/xfrm/xfrmtest"
+	"go.etcd.io/etcd/server/v3/embed"
 )
 
 func freePort(t *testing.T) int {
@@ -133,18 +134,25 @@ type testCluster struct {
 	token string
 	join  string // join endpoint host:port
 	nodes map[string]*testNode
+	etcd  map[string]*embed.Etcd // the nodes' embedded store members
 }
 
 // newTestCluster runs init on "n1" (127.0.0.1) with an embedded etcd, the
 // join endpoint and n1's agent.
 func newTestCluster(t *testing.T, auth string) *testCluster {
 	t.Helper()
+	return newTestClusterVoters(t, auth, 1)
+}
+
+// newTestClusterVoters is newTestCluster with a store of that many voters.
+func newTestClusterVoters(t *testing.T, auth string, voters int) *testCluster {
+	t.Helper()
 	ctx := context.Background()
 	base := t.TempDir()
-	tc := &testCluster{t: t, w: newWorld(), nodes: map[string]*testNode{}}
+	tc := &testCluster{t: t, w: newWorld(), nodes: map[string]*testNode{}, etcd: map[string]*embed.Etcd{}}
 	dir := filepath.Join(base, "n1")
 	cp, pp, jp := freePort(t), freePort(t), freePort(t)
-	tok, err := Init(ctx, dir, "n1", "127.0.0.1", cp, pp, jp, auth)
+	tok, err := Init(ctx, dir, "n1", "127.0.0.1", cp, pp, jp, auth, voters)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,7 +165,8 @@ func newTestCluster(t *testing.T, auth string) *testCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(e.Close)
+	t.Cleanup(func() { closeEtcd(e) })
+	tc.etcd["n1"] = e
 	n := tc.startAgent("n1", dir, nc)
 	jctx, cancel := context.WithCancel(ctx)
 	t.Cleanup(cancel)
@@ -201,9 +210,18 @@ func (tc *testCluster) startAgent(name, dir string, nc NodeConfig) *testNode {
 func (tc *testCluster) joinNode(name, ip string) *testNode {
 	tc.t.Helper()
 	dir := filepath.Join(tc.t.TempDir(), name)
-	nc, err := Join(context.Background(), dir, tc.token, name, ip, tc.join)
+	nc, err := JoinPorts(context.Background(), dir, tc.token, name, ip, tc.join, freePort(tc.t), freePort(tc.t))
 	if err != nil {
 		tc.t.Fatal(err)
+	}
+	if nc.Embedded {
+		// A voter: its member starts as the learner the join added.
+		e, err := StartEmbedded(context.Background(), dir, nc)
+		if err != nil {
+			tc.t.Fatal(err)
+		}
+		tc.t.Cleanup(func() { closeEtcd(e) })
+		tc.etcd[name] = e
 	}
 	return tc.startAgent(name, dir, nc)
 }
@@ -493,5 +511,87 @@ func checkBypass(t *testing.T, n *testNode, members []string) {
 		if !slices.Contains(ports, port) {
 			t.Errorf("%s: policy %v on port %d, not a store port %v", n.name, &p, port, ports)
 		}
+	}
+}
+
+// TestHAStore: with --voters 3 the second and third nodes to join run
+// store members (learners, then promoted by the agents), the fourth is a
+// client; every node learns the voters' endpoints. The first node then
+// dies for good: the switch still works from another node, and the dead
+// node (and its store member) can be removed, after which the rollout
+// completes among the survivors.
+func TestHAStore(t *testing.T) {
+	t0 := time.Now()
+	tc := newTestClusterVoters(t, "psk", 3)
+	n2 := tc.joinNode("n2", "127.0.0.2")
+	tc.joinNode("n3", "127.0.0.3")
+	n4 := tc.joinNode("n4", "127.0.0.4")
+	if !n2.nc.Embedded || !tc.nodes["n3"].nc.Embedded || n4.nc.Embedded {
+		t.Fatalf("voters: n2 %v n3 %v n4 %v, want true true false", n2.nc.Embedded, tc.nodes["n3"].nc.Embedded, n4.nc.Embedded)
+	}
+	ctx := context.Background()
+	waitFor(t, "three voting store members", func() bool {
+		r, err := tc.first.store.C.MemberList(ctx)
+		if err != nil || len(r.Members) != 3 {
+			return false
+		}
+		for _, m := range r.Members {
+			if m.IsLearner {
+				return false
+			}
+		}
+		return true
+	})
+	for _, name := range []string{"n2", "n3", "n4"} {
+		dir := tc.nodes[name].dir
+		waitFor(t, name+" knows the three voters", func() bool {
+			nc, err := LoadNodeConfig(dir)
+			return err == nil && len(nc.Endpoints) == 3
+		})
+	}
+	tc.waitOK("four nodes off")
+	t.Logf("%v: 3 voters and a client, all knowing the voters", time.Since(t0).Round(time.Millisecond))
+
+	// n1 dies: its agent and its store member stop.
+	tc.nodes["n1"].cancel()
+	closeEtcd(tc.etcd["n1"])
+	st := n2.store
+	if _, err := st.SetSwitch(ctx, true, "n2"); err != nil {
+		t.Fatalf("enable with the first node dead: %v", err)
+	}
+	t.Logf("%v: enabled with n1 dead", time.Since(t0).Round(time.Millisecond))
+	if err := st.RemoveMember(ctx, "n1", "127.0.0.1"); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RemoveNode(ctx, "n1"); err != nil {
+		t.Fatal(err)
+	}
+	var r Report
+	waitFor(t, "the survivors enforced", func() bool {
+		var err error
+		r, err = st.BuildReport(ctx)
+		return err == nil && r.OK && r.Desired.Phase == PhaseEnforced
+	})
+	t.Logf("%v: survivors enforced", time.Since(t0).Round(time.Millisecond))
+	if len(r.Pairs) != 3 {
+		t.Fatalf("%d pairs among the survivors, want 3: %+v", len(r.Pairs), r.Pairs)
+	}
+	m, err := st.C.MemberList(ctx)
+	if err != nil || len(m.Members) != 2 {
+		t.Fatalf("store members after removing n1: %v %v", m, err)
+	}
+	// The last two voters cannot lose one more: the only member is kept.
+	if err := (&Store{C: st.C}).RemoveMember(ctx, "nobody", "192.0.2.9"); err != nil {
+		t.Errorf("removing a non-member: %v", err)
+	}
+}
+
+var closed sync.Map
+
+// closeEtcd stops an embedded member once (embed.Etcd.Close panics when
+// called twice).
+func closeEtcd(e *embed.Etcd) {
+	if _, done := closed.LoadOrStore(e, true); !done {
+		e.Close()
 	}
 }

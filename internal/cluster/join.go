@@ -21,13 +21,21 @@ type joinRequest struct {
 	Name      string `json:"name"`
 	Advertise string `json:"advertise"`
 	CSR       []byte `json:"csr"`
+	// The joiner's store ports, for its etcd member if it becomes a
+	// voter.
+	ClientPort int `json:"client_port,omitempty"`
+	PeerPort   int `json:"peer_port,omitempty"`
 }
 
 type joinResponse struct {
 	CACert    string   `json:"ca_cert"`
 	Cert      string   `json:"cert"`
 	Endpoints []string `json:"endpoints"`
-	Error     string   `json:"error,omitempty"`
+	// Voter: the joiner runs an etcd member, added as a learner with
+	// InitialCluster as its start-up membership.
+	Voter          bool   `json:"voter,omitempty"`
+	InitialCluster string `json:"initial_cluster,omitempty"`
+	Error          string `json:"error,omitempty"`
 }
 
 var nodeName = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
@@ -93,10 +101,31 @@ func (j *JoinServer) admit(ctx context.Context, req joinRequest) (joinResponse, 
 	if err := j.Store.ConsumeToken(ctx, tok, j.now()); err != nil {
 		return joinResponse{}, 403, err
 	}
-	if err := j.Store.PutNode(ctx, Node{Name: req.Name, Addr: ip.String(), CertPEM: string(certPEM(cert)), Joined: j.now().UTC()}); err != nil {
+	resp := joinResponse{CACert: string(certPEM(ca)), Cert: string(certPEM(cert)), Endpoints: j.NC.Endpoints}
+	if urls, err := j.Store.clientURLs(ctx); err == nil && len(urls) > 0 && j.NC.EtcdCA == "" && j.NC.EtcdCert == "" {
+		resp.Endpoints = urls
+	}
+	voters := 0
+	for _, n := range nodes {
+		if n.Voter {
+			voters++
+		}
+	}
+	if j.NC.Embedded && voters < j.NC.Voters {
+		peerPort := req.PeerPort
+		if peerPort == 0 {
+			peerPort = DefaultPeerPort
+		}
+		ic, err := j.Store.addLearner(ctx, req.Name, ip.String(), peerPort)
+		if err != nil {
+			return joinResponse{}, 503, err
+		}
+		resp.Voter, resp.InitialCluster = true, ic
+	}
+	if err := j.Store.PutNode(ctx, Node{Name: req.Name, Addr: ip.String(), CertPEM: string(certPEM(cert)), Voter: resp.Voter, Joined: j.now().UTC()}); err != nil {
 		return joinResponse{}, 503, err
 	}
-	return joinResponse{CACert: string(certPEM(ca)), Cert: string(certPEM(cert)), Endpoints: j.NC.Endpoints}, 200, nil
+	return resp, 200, nil
 }
 
 func (j *JoinServer) now() time.Time {
@@ -192,6 +221,12 @@ func pinnedClient(caHash string) *http.Client {
 // holding the CA key) and writes its identity into dir. The key pair is
 // made here and its private half never leaves the node.
 func Join(ctx context.Context, dir, token, name, advertise, server string) (NodeConfig, error) {
+	return JoinPorts(ctx, dir, token, name, advertise, server, DefaultClientPort, DefaultPeerPort)
+}
+
+// JoinPorts is Join with this node's store client and peer ports (used if
+// it becomes one of the store's voters).
+func JoinPorts(ctx context.Context, dir, token, name, advertise, server string, clientPort, peerPort int) (NodeConfig, error) {
 	var nc NodeConfig
 	tok, err := ParseToken(token)
 	if err != nil {
@@ -208,7 +243,8 @@ func Join(ctx context.Context, dir, token, name, advertise, server string) (Node
 	if err != nil {
 		return nc, err
 	}
-	body, _ := json.Marshal(joinRequest{Token: token, Name: name, Advertise: advertise, CSR: csr})
+	body, _ := json.Marshal(joinRequest{Token: token, Name: name, Advertise: advertise, CSR: csr,
+		ClientPort: clientPort, PeerPort: peerPort})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+server+"/v1/join", bytes.NewReader(body))
 	if err != nil {
 		return nc, fmt.Errorf("cluster: %w", err)
@@ -243,6 +279,7 @@ func Join(ctx context.Context, dir, token, name, advertise, server string) (Node
 		}
 	}
 	nc = NodeConfig{Name: name, Advertise: advertise, Endpoints: jr.Endpoints,
-		ClientPort: DefaultClientPort, PeerPort: DefaultPeerPort, JoinPort: DefaultJoinPort}
+		Embedded: jr.Voter, InitialCluster: jr.InitialCluster,
+		ClientPort: clientPort, PeerPort: peerPort, JoinPort: DefaultJoinPort}
 	return nc, saveNodeConfig(dir, nc)
 }

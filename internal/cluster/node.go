@@ -39,6 +39,12 @@ type NodeConfig struct {
 	Advertise string   `json:"advertise"` // IP used for IKE and the store
 	Endpoints []string `json:"endpoints"` // store client URLs
 	Embedded  bool     `json:"embedded"`  // runs an etcd member
+	// Voters is how many etcd members the cluster keeps (init's
+	// --voters); the join endpoint of the first node reads it.
+	Voters int `json:"voters,omitempty"`
+	// InitialCluster is the member list a voter's etcd starts with when
+	// it joins an existing store (ignored once its data dir exists).
+	InitialCluster string `json:"initial_cluster,omitempty"`
 	// External etcd (instead of the cluster CA's mTLS).
 	EtcdCA   string `json:"etcd_ca,omitempty"`
 	EtcdCert string `json:"etcd_cert,omitempty"`
@@ -147,8 +153,10 @@ func Connect(ctx context.Context, dir string, nc NodeConfig) (*Store, error) {
 		DialKeepAliveTime:    5 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
 		PermitWithoutStream:  true,
-		Logger:               zap.NewNop(),
-		Context:              ctx,
+		// New voters' client URLs are learned from the membership.
+		AutoSyncInterval: 30 * time.Second,
+		Logger:           zap.NewNop(),
+		Context:          ctx,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: store connect %v: %w", nc.Endpoints, err)
@@ -173,10 +181,21 @@ func StartEmbedded(ctx context.Context, dir string, nc NodeConfig) (*embed.Etcd,
 	cfg.AdvertisePeerUrls = []url.URL{pu}
 	cfg.ListenMetricsUrls = nil
 	cfg.InitialCluster = nc.Name + "=" + pu.String()
+	if nc.InitialCluster != "" {
+		// A voter that joined: it starts as the learner the join added.
+		cfg.InitialCluster = nc.InitialCluster
+		cfg.ClusterState = embed.ClusterStateFlagExisting
+	}
 	cfg.InitialClusterToken = "cygnet"
 	tls := transport.TLSInfo{CertFile: p.Cert(), KeyFile: p.Key(), TrustedCAFile: p.CACert(), ClientCertAuth: true}
 	cfg.ClientTLSInfo = tls
-	cfg.PeerTLSInfo = tls
+	// Peers are members by their CA-signed certificate; etcd's extra check
+	// that a peer's certificate names the address it connects from fails
+	// behind NAT and whenever the kernel picks another source address (on
+	// loopback it always picks 127.0.0.1).
+	peer := tls
+	peer.SkipClientSANVerify = true
+	cfg.PeerTLSInfo = peer
 	cfg.Logger = "zap"
 	cfg.LogLevel = "error"
 	// The store's own log goes to a file beside its data: its shutdown
@@ -201,7 +220,10 @@ func StartEmbedded(ctx context.Context, dir string, nc NodeConfig) (*embed.Etcd,
 // Init creates a cluster on this node: CA, node identity, the store's
 // first member and the switch (off). It returns the first join token. The
 // embedded store is stopped again; the agent runs it from then on.
-func Init(ctx context.Context, dir, name, advertise string, clientPort, peerPort, joinPort int, auth string) (string, error) {
+func Init(ctx context.Context, dir, name, advertise string, clientPort, peerPort, joinPort int, auth string, voters int) (string, error) {
+	if !ValidVoters(voters) {
+		return "", fmt.Errorf("cluster: --voters %d: want 1, 3 or 5", voters)
+	}
 	ip := net.ParseIP(advertise)
 	if ip == nil {
 		return "", fmt.Errorf("cluster: --advertise %q is not an IP address", advertise)
@@ -251,7 +273,7 @@ func Init(ctx context.Context, dir, name, advertise string, clientPort, peerPort
 			return "", err
 		}
 	}
-	nc := NodeConfig{Name: name, Advertise: advertise, Embedded: true, ClientPort: clientPort, PeerPort: peerPort, JoinPort: joinPort}
+	nc := NodeConfig{Name: name, Advertise: advertise, Embedded: true, Voters: voters, ClientPort: clientPort, PeerPort: peerPort, JoinPort: joinPort}
 	nc.Endpoints = []string{"https://" + hostPort(advertise, clientPort)}
 	e, err := StartEmbedded(ctx, dir, nc)
 	if err != nil {
