@@ -318,6 +318,14 @@ func (r *run) checkPatterns(t *testing.T, file string, nodes ...*node) {
 // CHILD_SA numbers n's status must show.
 func (r *run) checkPatternsNo(t *testing.T, file string, n *node, ikeNo, childNo int) {
 	t.Helper()
+	for _, f := range r.patternFailures(t, file, n, ikeNo, childNo) {
+		t.Error(f)
+	}
+}
+
+// patternFailures is checkPatternsNo's verdict: the lines that did not hold.
+func (r *run) patternFailures(t *testing.T, file string, n *node, ikeNo, childNo int) []string {
+	t.Helper()
 	data, err := os.ReadFile(filepath.Join("..", "..", "testdata", "interop", file))
 	if err != nil {
 		t.Fatal(err)
@@ -347,9 +355,11 @@ func (r *run) checkPatternsNo(t *testing.T, file string, n *node, ikeNo, childNo
 		outs[cmd], errs[cmd] = out, err
 		return out, err
 	}
+	var fails []string
 	for _, f := range evaltest.Run(mine, run) {
-		t.Errorf("%s (%s on %s): %s", file, n.peer.kind(), n.name, f)
+		fails = append(fails, fmt.Sprintf("%s (%s on %s): %s", file, n.peer.kind(), n.name, f))
 	}
+	return fails
 }
 
 // waitInstalled waits until both nodes show the CHILD_SA.
