@@ -42,6 +42,7 @@ type Agent struct {
 	upAsked map[string]time.Time
 	metrics *metrics
 	bypass  map[bypassKey]xfrm.Policy // installed store bypass policies
+	lastErr string                    // the last reconcile error logged
 }
 
 func (a *Agent) log() *slog.Logger {
@@ -77,7 +78,7 @@ func (a *Agent) Run(ctx context.Context) error {
 }
 
 func (a *Agent) loop(ctx context.Context, wch clientv3.WatchChan, tick <-chan time.Time) error {
-	if err := a.Reconcile(ctx); errors.Is(err, ErrRemoved) {
+	if err := a.round(ctx); errors.Is(err, ErrRemoved) {
 		return err
 	}
 	for {
@@ -102,10 +103,29 @@ func (a *Agent) loop(ctx context.Context, wch clientv3.WatchChan, tick <-chan ti
 			}
 		case <-tick:
 		}
-		if err := a.Reconcile(ctx); errors.Is(err, ErrRemoved) {
+		if err := a.round(ctx); errors.Is(err, ErrRemoved) {
 			return err
 		}
 	}
+}
+
+// round runs Reconcile and logs its failures: each new error once, and
+// when rounds succeed again.
+func (a *Agent) round(ctx context.Context) error {
+	err := a.Reconcile(ctx)
+	msg := ""
+	if err != nil && !errors.Is(err, ErrRemoved) && ctx.Err() == nil {
+		msg = err.Error()
+	}
+	if msg != a.lastErr {
+		if msg != "" {
+			a.log().Error("cluster: reconcile failed", "err", err)
+		} else {
+			a.log().Info("cluster: reconcile works again")
+		}
+		a.lastErr = msg
+	}
+	return err
 }
 
 // keepAlive holds the node's liveness key on a lease; it re-creates it
@@ -250,10 +270,12 @@ func (a *Agent) apply(ctx context.Context, f Files) error {
 	if !changed && !first {
 		return nil
 	}
+	start := time.Now()
 	if err := a.Daemon.Apply(ctx); err != nil {
 		a.count("apply_errors")
 		return err
 	}
+	a.log().Info("cluster: files applied", "conns", strings.Count(f.IpsecConf, "\nconn cyg-"), "took", time.Since(start).Round(time.Millisecond))
 	a.mu.Lock()
 	a.applied = true
 	a.mu.Unlock()

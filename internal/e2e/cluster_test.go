@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -17,6 +19,7 @@ import (
 	"github.com/cygnet-ipsec/cygnet/internal/cluster"
 	"github.com/cygnet-ipsec/cygnet/internal/nstest"
 	"github.com/cygnet-ipsec/cygnet/internal/vm/vmtest"
+	"github.com/cygnet-ipsec/cygnet/xfrm"
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
 )
@@ -188,6 +191,10 @@ func clearAfter(frames []capture.Frame, since func(a, b netip.Addr) (time.Time, 
 	return c, first
 }
 
+// storePorts are the cluster store's TCP ports (etcd client and peer, the
+// join endpoint), which bypass IPsec as TLS.
+var storePorts = map[uint16]bool{cluster.DefaultClientPort: true, cluster.DefaultPeerPort: true, cluster.DefaultJoinPort: true}
+
 // clearAndESP is clearAfter that also counts the ESP packets it saw;
 // protected(src, dst, at) says whether the pair must be protected then.
 func clearAndESP(frames []capture.Frame, protected func(a, b netip.Addr, at time.Time) bool) (int, string, int) {
@@ -209,6 +216,20 @@ func clearAndESP(frames []capture.Frame, protected func(a, b netip.Addr, at time
 			continue
 		case layers.IPProtocolUDP:
 			if u, _ := pkt.Layer(layers.LayerTypeUDP).(*layers.UDP); u != nil && (u.DstPort == 500 || u.DstPort == 4500 || u.SrcPort == 500 || u.SrcPort == 4500) {
+				continue
+			}
+		case layers.IPProtocolTCP:
+			// The store's own TLS bypasses IPsec by design (the agents'
+			// pass policies); it must be TLS, so no store key may show
+			// in it.
+			if tc, _ := pkt.Layer(layers.LayerTypeTCP).(*layers.TCP); tc != nil && (storePorts[uint16(tc.SrcPort)] || storePorts[uint16(tc.DstPort)]) {
+				if !bytes.Contains(tc.Payload, []byte("/cygnet/")) {
+					continue
+				}
+				count++
+				if first == "" {
+					first = fmt.Sprintf("store traffic in plaintext %v->%v", src, dst)
+				}
 				continue
 			}
 		}
@@ -295,6 +316,12 @@ func TestCluster(t *testing.T) {
 	t.Logf("enable -> all %d pairs ESTABLISHED and enforced: %v (qemu TCG)", len(r.Pairs), enforced.Sub(start).Round(time.Millisecond))
 	out, _ = n1.cluster(t, "status")
 	t.Logf("cygnet cluster status on n1:\n%s", out)
+	// The store bypasses IPsec: 4 pass policies per peer and store port.
+	for _, n := range l.nodes {
+		if got, want := passPolicies(t, &n.node), 4*3*(len(l.nodes)-1); got != want {
+			t.Errorf("%s: %d store bypass policies, want %d", n.name, got, want)
+		}
+	}
 
 	// A fifth node joins the enabled cluster.
 	n5 := l.add(5)
@@ -408,7 +435,9 @@ func TestCluster(t *testing.T) {
 	}
 	waitStatus(t, n1, 300*time.Second, "off", func(r cluster.Report, code int) bool { return code == 0 && r.Desired.Phase == cluster.PhaseOff })
 	for _, n := range []*cnode{l.nodes[0], l.nodes[1], l.nodes[2], n5} {
-		gone := func() bool { return len(ownedStates(t, &n.node)) == 0 && ownedPolicies(t, &n.node) == 0 }
+		gone := func() bool {
+			return len(ownedStates(t, &n.node)) == 0 && ownedPolicies(t, &n.node) == 0 && passPolicies(t, &n.node) == 0
+		}
 		deadline := time.Now().Add(60 * time.Second)
 		for !gone() && time.Now().Before(deadline) {
 			time.Sleep(200 * time.Millisecond)
@@ -418,6 +447,27 @@ func TestCluster(t *testing.T) {
 			n.dumpKernel(t)
 		}
 	}
+}
+
+// passPolicies counts the pass (bypass) policies in n's kernel.
+func passPolicies(t *testing.T, n *node) int {
+	t.Helper()
+	h, err := xfrm.Open(n.ns.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	pols, err := h.Policies(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := 0
+	for _, p := range pols {
+		if p.Action == xfrm.Pass {
+			c++
+		}
+	}
+	return c
 }
 
 // dumpKernel logs what a node's kernel, daemon and agent hold, for a
