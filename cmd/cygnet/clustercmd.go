@@ -132,6 +132,8 @@ func clusterInit(ctx context.Context, args []string) error {
 	pp := fs.Int("peer-port", cluster.DefaultPeerPort, "store peer port")
 	jp := fs.Int("join-port", cluster.DefaultJoinPort, "join endpoint port")
 	voters := fs.Int("voters", 1, "how many nodes run a store (etcd) member: 1, or 3 or 5 for a store that survives 1 or 2 failed nodes (the next nodes to join become voters)")
+	eps := fs.String("etcd-endpoints", "", "an external etcd's client URLs, comma-separated, instead of the embedded store")
+	eca, ecert, ekey := etcdFlags(fs)
 	noStart := fs.Bool("no-start", false, "do not start cygnet-cluster.service")
 	if err := parseFlags(fs, args, 0); err != nil {
 		return err
@@ -142,14 +144,25 @@ func clusterInit(ctx context.Context, args []string) error {
 	if !cluster.ValidVoters(*voters) {
 		return fmt.Errorf("--voters %d: want 1, 3 or 5", *voters)
 	}
+	var endpoints []string
+	for _, e := range strings.Split(*eps, ",") {
+		if e = strings.TrimSpace(e); e != "" {
+			endpoints = append(endpoints, e)
+		}
+	}
 	if !cluster.ValidName(*name) {
 		return fmt.Errorf("--name %q: want lower-case letters, digits, '.' and '-'", *name)
 	}
-	tok, err := cluster.Init(ctx, *dir, *name, *adv, *cp, *pp, *jp, *auth, *voters)
+	tok, err := cluster.InitWith(ctx, *dir, cluster.InitOptions{Name: *name, Advertise: *adv, ClientPort: *cp, PeerPort: *pp,
+		JoinPort: *jp, Auth: *auth, Voters: *voters, EtcdEndpoints: endpoints, EtcdCA: *eca, EtcdCert: *ecert, EtcdKey: *ekey})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("cluster created; node %s is its first member and holds the store and the CA.\n", *name)
+	if len(endpoints) > 0 {
+		fmt.Printf("cluster created in the etcd at %s; node %s is its first member and holds the CA.\n", strings.Join(endpoints, ","), *name)
+	} else {
+		fmt.Printf("cluster created; node %s is its first member and holds the store and the CA.\n", *name)
+	}
 	fmt.Printf("join token (valid 24h, any number of uses):\n%s\n", tok)
 	fmt.Printf("on another node: cygnet cluster join --token %s --advertise ADDR %s:%d\n", tok, *adv, *jp)
 	startAgent(*noStart)
@@ -163,6 +176,7 @@ func clusterJoin(ctx context.Context, args []string) error {
 	name := fs.String("name", hostname(), "this node's name")
 	cp := fs.Int("client-port", cluster.DefaultClientPort, "store client port, if this node becomes a store voter")
 	pp := fs.Int("peer-port", cluster.DefaultPeerPort, "store peer port, if this node becomes a store voter")
+	eca, ecert, ekey := etcdFlags(fs)
 	noStart := fs.Bool("no-start", false, "do not start cygnet-cluster.service")
 	if err := parseFlags(fs, args, 1); err != nil {
 		return err
@@ -170,7 +184,8 @@ func clusterJoin(ctx context.Context, args []string) error {
 	if *tok == "" || *adv == "" {
 		return errors.New("--token and --advertise are required")
 	}
-	nc, err := cluster.JoinPorts(ctx, *dir, *tok, *name, *adv, fs.Arg(0), *cp, *pp)
+	nc, err := cluster.JoinWith(ctx, *dir, *tok, fs.Arg(0), cluster.JoinOptions{Name: *name, Advertise: *adv,
+		ClientPort: *cp, PeerPort: *pp, EtcdCA: *eca, EtcdCert: *ecert, EtcdKey: *ekey})
 	if err != nil {
 		return err
 	}
@@ -180,6 +195,14 @@ func clusterJoin(ctx context.Context, args []string) error {
 	}
 	startAgent(*noStart)
 	return nil
+}
+
+// etcdFlags are this node's client credentials for an external etcd.
+func etcdFlags(fs *flag.FlagSet) (ca, cert, key *string) {
+	ca = fs.String("etcd-ca", "", "external etcd: CA certificate file that signed its server certificates")
+	cert = fs.String("etcd-cert", "", "external etcd: this node's client certificate file")
+	key = fs.String("etcd-key", "", "external etcd: this node's client key file")
+	return ca, cert, key
 }
 
 func connect(ctx context.Context, dir string) (*cluster.Store, cluster.NodeConfig, error) {

@@ -2,11 +2,13 @@ package cluster
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -19,6 +21,7 @@ import (
 	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/xfrm"
 	"github.com/cygnet-ipsec/cygnet/xfrm/xfrmtest"
+	"go.etcd.io/etcd/client/pkg/v3/transport"
 	"go.etcd.io/etcd/server/v3/embed"
 )
 
@@ -593,5 +596,121 @@ var closed sync.Map
 func closeEtcd(e *embed.Etcd) {
 	if _, done := closed.LoadOrStore(e, true); !done {
 		e.Close()
+	}
+}
+
+// TestExternalEtcd: a cluster kept in an etcd the operator runs, reached
+// with the operator's own CA and per-node client certificates. init takes
+// the store's endpoints and credentials, refuses an etcd that already
+// holds a cluster, a joiner without credentials is refused before
+// anything is written, and the rollout runs as with the embedded store.
+func TestExternalEtcd(t *testing.T) {
+	ctx := context.Background()
+	base := t.TempDir()
+	ca, err := NewCA("operator etcd CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, b []byte) string {
+		path := filepath.Join(base, name)
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	issue := func(name, ip string) (certFile, keyFile string) {
+		k, csrDER, err := NewCSR(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		csr, err := x509.ParseCertificateRequest(csrDER)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ca.Sign(csr, name, net.ParseIP(ip))
+		if err != nil {
+			t.Fatal(err)
+		}
+		kb, err := keyPEM(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return write(name+".crt", certPEM(c)), write(name+".key", kb)
+	}
+	caFile := write("etcd-ca.crt", certPEM(ca.Cert))
+	srvCert, srvKey := issue("etcd", "127.0.0.1")
+	cfg := embed.NewConfig()
+	cfg.Name = "operator-etcd"
+	cfg.Dir = filepath.Join(base, "etcd-data")
+	cu := url.URL{Scheme: "https", Host: hostPort("127.0.0.1", freePort(t))}
+	pu := url.URL{Scheme: "http", Host: hostPort("127.0.0.1", freePort(t))}
+	cfg.ListenClientUrls, cfg.AdvertiseClientUrls = []url.URL{cu}, []url.URL{cu}
+	cfg.ListenPeerUrls, cfg.AdvertisePeerUrls = []url.URL{pu}, []url.URL{pu}
+	cfg.InitialCluster = cfg.Name + "=" + pu.String()
+	cfg.ClientTLSInfo = transport.TLSInfo{CertFile: srvCert, KeyFile: srvKey, TrustedCAFile: caFile, ClientCertAuth: true}
+	cfg.LogLevel = "error"
+	cfg.LogOutputs = []string{filepath.Join(base, "etcd.log")}
+	e, err := embed.StartEtcd(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeEtcd(e) })
+	<-e.Server.ReadyNotify()
+
+	c1, k1 := issue("n1", "127.0.0.1")
+	dir1 := filepath.Join(base, "n1")
+	o := InitOptions{Name: "n1", Advertise: "127.0.0.1", ClientPort: freePort(t), PeerPort: freePort(t), JoinPort: freePort(t),
+		Auth: "psk", Voters: 1, EtcdEndpoints: []string{cu.String()}, EtcdCA: caFile, EtcdCert: c1, EtcdKey: k1}
+	tok, err := InitWith(ctx, dir1, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := InitWith(ctx, filepath.Join(base, "other"), o); err == nil || !strings.Contains(err.Error(), "already holds a cygnet cluster") {
+		t.Fatalf("second init on the same etcd: %v", err)
+	}
+	nc1, err := LoadNodeConfig(dir1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nc1.Embedded || nc1.EtcdCA == "" || len(nc1.Endpoints) != 1 || nc1.Endpoints[0] != cu.String() {
+		t.Fatalf("node.json of an external-etcd init: %+v", nc1)
+	}
+	tc := &testCluster{t: t, w: newWorld(), nodes: map[string]*testNode{}, etcd: map[string]*embed.Etcd{}, token: tok}
+	tc.first = tc.startAgent("n1", dir1, nc1)
+	jctx, cancel := context.WithCancel(ctx)
+	t.Cleanup(cancel)
+	go (&JoinServer{Dir: dir1, Store: tc.first.store, NC: nc1}).ListenJoin(jctx)
+	tc.join = hostPort("127.0.0.1", o.JoinPort)
+	waitFor(t, "join endpoint", func() bool {
+		c, err := net.Dial("tcp", tc.join)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+
+	dir2 := filepath.Join(base, "n2")
+	if _, err := Join(ctx, dir2, tok, "n2", "127.0.0.2", tc.join); err == nil || !strings.Contains(err.Error(), "--etcd-ca") {
+		t.Fatalf("join without etcd credentials: %v", err)
+	}
+	if nodes, _ := tc.first.store.Nodes(ctx); len(nodes) != 1 {
+		t.Fatalf("a refused join wrote a node: %+v", nodes)
+	}
+	c2, k2 := issue("n2", "127.0.0.2")
+	nc2, err := JoinWith(ctx, dir2, tok, tc.join, JoinOptions{Name: "n2", Advertise: "127.0.0.2", EtcdCA: caFile, EtcdCert: c2, EtcdKey: k2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if nc2.Embedded || nc2.EtcdCert == "" || nc2.Endpoints[0] != cu.String() {
+		t.Fatalf("joiner's node.json: %+v", nc2)
+	}
+	tc.startAgent("n2", dir2, nc2)
+	tc.waitOK("two nodes off")
+	if _, err := tc.first.store.SetSwitch(ctx, true, "n2"); err != nil {
+		t.Fatal(err)
+	}
+	r := tc.waitOK("enforced on the external store")
+	if r.Desired.Phase != PhaseEnforced || len(r.Pairs) != 1 {
+		t.Fatalf("report: %+v", r)
 	}
 }

@@ -25,6 +25,9 @@ type joinRequest struct {
 	// voter.
 	ClientPort int `json:"client_port,omitempty"`
 	PeerPort   int `json:"peer_port,omitempty"`
+	// EtcdCreds: the joiner has its own client credentials for an
+	// external etcd.
+	EtcdCreds bool `json:"etcd_creds,omitempty"`
 }
 
 type joinResponse struct {
@@ -75,6 +78,9 @@ func (j *JoinServer) admit(ctx context.Context, req joinRequest) (joinResponse, 
 	ip := net.ParseIP(req.Advertise)
 	if ip == nil {
 		return joinResponse{}, 400, fmt.Errorf("cluster: advertise address %q is not an IP", req.Advertise)
+	}
+	if (j.NC.EtcdCA != "" || j.NC.EtcdCert != "") && !req.EtcdCreds {
+		return joinResponse{}, 400, fmt.Errorf("cluster: this cluster's store is an external etcd: join with --etcd-ca, --etcd-cert and --etcd-key")
 	}
 	csr, err := x509.ParseCertificateRequest(req.CSR)
 	if err != nil {
@@ -227,6 +233,30 @@ func Join(ctx context.Context, dir, token, name, advertise, server string) (Node
 // JoinPorts is Join with this node's store client and peer ports (used if
 // it becomes one of the store's voters).
 func JoinPorts(ctx context.Context, dir, token, name, advertise, server string, clientPort, peerPort int) (NodeConfig, error) {
+	return JoinWith(ctx, dir, token, server, JoinOptions{Name: name, Advertise: advertise, ClientPort: clientPort, PeerPort: peerPort})
+}
+
+// JoinOptions are a joining node's settings.
+type JoinOptions struct {
+	Name, Advertise      string
+	ClientPort, PeerPort int // if it becomes a store voter
+	// This node's client credentials for a cluster on an external etcd.
+	EtcdCA, EtcdCert, EtcdKey string
+}
+
+// JoinWith is Join with every option.
+func JoinWith(ctx context.Context, dir, token, server string, o JoinOptions) (NodeConfig, error) {
+	name, advertise, clientPort, peerPort := o.Name, o.Advertise, o.ClientPort, o.PeerPort
+	if clientPort == 0 {
+		clientPort = DefaultClientPort
+	}
+	if peerPort == 0 {
+		peerPort = DefaultPeerPort
+	}
+	creds := o.EtcdCA != "" || o.EtcdCert != "" || o.EtcdKey != ""
+	if creds && (o.EtcdCA == "" || o.EtcdCert == "" || o.EtcdKey == "") {
+		return NodeConfig{}, fmt.Errorf("cluster: an external etcd needs --etcd-ca, --etcd-cert and --etcd-key")
+	}
 	var nc NodeConfig
 	tok, err := ParseToken(token)
 	if err != nil {
@@ -244,7 +274,7 @@ func JoinPorts(ctx context.Context, dir, token, name, advertise, server string, 
 		return nc, err
 	}
 	body, _ := json.Marshal(joinRequest{Token: token, Name: name, Advertise: advertise, CSR: csr,
-		ClientPort: clientPort, PeerPort: peerPort})
+		ClientPort: clientPort, PeerPort: peerPort, EtcdCreds: creds})
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "https://"+server+"/v1/join", bytes.NewReader(body))
 	if err != nil {
 		return nc, fmt.Errorf("cluster: %w", err)
@@ -281,5 +311,8 @@ func JoinPorts(ctx context.Context, dir, token, name, advertise, server string, 
 	nc = NodeConfig{Name: name, Advertise: advertise, Endpoints: jr.Endpoints,
 		Embedded: jr.Voter, InitialCluster: jr.InitialCluster,
 		ClientPort: clientPort, PeerPort: peerPort, JoinPort: DefaultJoinPort}
+	if creds {
+		nc.EtcdCA, nc.EtcdCert, nc.EtcdKey = absPath(o.EtcdCA), absPath(o.EtcdCert), absPath(o.EtcdKey)
+	}
 	return nc, saveNodeConfig(dir, nc)
 }

@@ -221,6 +221,37 @@ func StartEmbedded(ctx context.Context, dir string, nc NodeConfig) (*embed.Etcd,
 // first member and the switch (off). It returns the first join token. The
 // embedded store is stopped again; the agent runs it from then on.
 func Init(ctx context.Context, dir, name, advertise string, clientPort, peerPort, joinPort int, auth string, voters int) (string, error) {
+	return InitWith(ctx, dir, InitOptions{Name: name, Advertise: advertise, ClientPort: clientPort, PeerPort: peerPort,
+		JoinPort: joinPort, Auth: auth, Voters: voters})
+}
+
+// InitOptions are the settings of a new cluster.
+type InitOptions struct {
+	Name, Advertise                string
+	ClientPort, PeerPort, JoinPort int
+	Auth                           string // pubkey or psk
+	Voters                         int    // embedded store members: 1, 3 or 5
+	// External etcd instead of the embedded store: its client URLs and
+	// this node's client credentials for it (CA, certificate, key files).
+	EtcdEndpoints             []string
+	EtcdCA, EtcdCert, EtcdKey string
+}
+
+// InitWith is Init with every option.
+func InitWith(ctx context.Context, dir string, o InitOptions) (string, error) {
+	name, advertise, clientPort, peerPort, joinPort, auth, voters := o.Name, o.Advertise, o.ClientPort, o.PeerPort, o.JoinPort, o.Auth, o.Voters
+	external := len(o.EtcdEndpoints) > 0
+	if external {
+		voters = 1
+		if o.EtcdCA == "" || o.EtcdCert == "" || o.EtcdKey == "" {
+			return "", fmt.Errorf("cluster: an external etcd needs --etcd-ca, --etcd-cert and --etcd-key (mutual TLS)")
+		}
+		for _, f := range []string{o.EtcdCA, o.EtcdCert, o.EtcdKey} {
+			if _, err := os.Stat(f); err != nil {
+				return "", fmt.Errorf("cluster: external etcd credentials: %w", err)
+			}
+		}
+	}
 	if !ValidVoters(voters) {
 		return "", fmt.Errorf("cluster: --voters %d: want 1, 3 or 5", voters)
 	}
@@ -275,16 +306,31 @@ func Init(ctx context.Context, dir, name, advertise string, clientPort, peerPort
 	}
 	nc := NodeConfig{Name: name, Advertise: advertise, Embedded: true, Voters: voters, ClientPort: clientPort, PeerPort: peerPort, JoinPort: joinPort}
 	nc.Endpoints = []string{"https://" + hostPort(advertise, clientPort)}
-	e, err := StartEmbedded(ctx, dir, nc)
-	if err != nil {
-		return "", err
+	if external {
+		nc.Embedded, nc.Voters = false, 0
+		nc.Endpoints = o.EtcdEndpoints
+		nc.EtcdCA, nc.EtcdCert, nc.EtcdKey = absPath(o.EtcdCA), absPath(o.EtcdCert), absPath(o.EtcdKey)
+	} else {
+		e, err := StartEmbedded(ctx, dir, nc)
+		if err != nil {
+			return "", err
+		}
+		defer e.Close()
 	}
-	defer e.Close()
 	st, err := Connect(ctx, dir, nc)
 	if err != nil {
 		return "", err
 	}
 	defer st.C.Close()
+	if external {
+		// One cluster per store: an etcd that already holds one is not
+		// taken over.
+		if _, _, err := st.Desired(ctx); err == nil {
+			return "", fmt.Errorf("cluster: the etcd at %v already holds a cygnet cluster", o.EtcdEndpoints)
+		} else if !errors.Is(err, ErrNoCluster) {
+			return "", err
+		}
+	}
 	d := Desired{State: "off", Phase: PhaseOff, Auth: auth, By: name, At: time.Now().UTC()}
 	if auth == "psk" {
 		if d.PSK, err = randomPSK(); err != nil {
@@ -307,6 +353,15 @@ func Init(ctx context.Context, dir, name, advertise string, clientPort, peerPort
 		return "", err
 	}
 	return tok, nil
+}
+
+// absPath makes a credential path absolute, as the agent runs from
+// another working directory.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }
 
 // randomPSK is the cluster-wide key of --auth psk: 256 random bits.
