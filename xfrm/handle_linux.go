@@ -595,7 +595,9 @@ func (h *Handle) Policies(ctx context.Context) ([]InstalledPolicy, error) {
 				p.Templates++
 			}
 		}
-		if info.Action == 0 && p.Templates == 0 {
+		// A template-less allow policy in the database is a pass policy;
+		// socket policies (listed with their own directions) are not.
+		if info.Action == 0 && p.Templates == 0 && (p.Dir == In || p.Dir == Out) {
 			p.Action = Pass
 		}
 		out = append(out, p)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cygnet-ipsec/cygnet/internal/cluster"
+	"github.com/cygnet-ipsec/cygnet/xfrm"
 )
 
 func init() {
@@ -417,6 +418,14 @@ func clusterAgent(ctx context.Context, args []string) error {
 		d.ConfDir = *confdir
 	}
 	a := &cluster.Agent{Dir: *dir, NC: nc, Store: st, Daemon: d, ConfDir: *confdir, Log: log}
+	// The store's ports bypass IPsec between members (pass policies in
+	// this namespace's XFRM layer).
+	if k, err := xfrm.Open("/proc/self/ns/net"); err != nil {
+		log.Warn("cluster: no XFRM access: the store's traffic does not bypass IPsec", "err", err)
+	} else {
+		defer k.Close()
+		a.Kernel = k
+	}
 	if cluster.HasCAKey(*dir) {
 		js := &cluster.JoinServer{Dir: *dir, Store: st, NC: nc}
 		go func() {
