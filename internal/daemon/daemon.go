@@ -19,6 +19,8 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -134,12 +136,21 @@ func (d *Daemon) goInitiate(name string) {
 	}()
 }
 
-// LoadConfig reads the configuration and fails on any error diagnostic,
-// printing every diagnostic (with file:line) to w.
+// LoadConfig reads the configuration, printing every diagnostic (with
+// file:line) to w. As strongSwan does, a conn with errors is refused and
+// the others are loaded (each refusal is printed); errors that concern no
+// single conn (syntax, config setup, ipsec.secrets, unreadable files)
+// refuse the whole configuration.
 func LoadConfig(confdir string, w io.Writer) (*config.Loaded, error) {
+	loaded, _, err := loadConfig(confdir, w)
+	return loaded, err
+}
+
+// loadConfig is LoadConfig that also returns the refused conns.
+func loadConfig(confdir string, w io.Writer) (*config.Loaded, []config.Refusal, error) {
 	layout, err := config.FindLayout(confdir)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	loaded, diags := config.Load(layout, nil)
 	for _, d := range diags {
@@ -147,10 +158,30 @@ func LoadConfig(confdir string, w io.Writer) (*config.Loaded, error) {
 			fmt.Fprintln(w, d.String())
 		}
 	}
-	if diags.HasErrors() {
-		return nil, fmt.Errorf("daemon: configuration in %s has errors: %w", layout.Dir, diags.Err())
+	refused, fatal := loaded.Split(diags)
+	if len(fatal) > 0 {
+		return nil, nil, fmt.Errorf("daemon: configuration in %s has errors: %w", layout.Dir, fatal.Err())
 	}
-	return loaded, nil
+	for _, r := range refused {
+		fmt.Fprintf(w, "%s: error: conn %s refused: not loaded because of the errors above; the other conns are\n", r.Pos, r.Conn)
+	}
+	return loaded, refused, nil
+}
+
+// logRefused reports each refused conn at error level, naming where it is
+// written and why.
+func logRefused(log *slog.Logger, refused []config.Refusal, kept []string) {
+	for _, r := range refused {
+		msgs := make([]string, len(r.Errors))
+		for i, e := range r.Errors {
+			msgs[i] = e.String()
+		}
+		msg := "conn refused: not loaded because of errors"
+		if slices.Contains(kept, r.Conn) {
+			msg = "conn refused: its new version has errors; the running version stays"
+		}
+		log.Error(msg, "conn", r.Conn, "at", r.Pos.String(), "errors", strings.Join(msgs, "; "))
+	}
 }
 
 // Run runs the daemon until ctx is done or a stop command arrives. It
@@ -162,7 +193,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer lock.release()
 
-	loaded, err := LoadConfig(o.ConfDir, os.Stderr)
+	loaded, refused, err := loadConfig(o.ConfDir, os.Stderr)
 	if err != nil {
 		return err
 	}
@@ -175,6 +206,7 @@ func Run(ctx context.Context, o Options) error {
 		}
 		defer closer.Close()
 	}
+	logRefused(log, refused, nil)
 	nsPath := o.Netns
 	if nsPath == "" {
 		nsPath = "/proc/self/ns/net"
@@ -253,7 +285,7 @@ func Run(ctx context.Context, o Options) error {
 	}()
 
 	log.Info("cygnet daemon started", "version", Version, "config", loaded.Layout.Dir,
-		"connections", len(loaded.Config.Connections), "port", port, "nat_port", natPort)
+		"connections", len(loaded.Config.Connections), "refused", config.RefusedNames(refused), "port", port, "nat_port", natPort)
 	d.startConns(ctx, held)
 
 	<-ctx.Done()

@@ -14,19 +14,25 @@ import (
 // cmdReload re-reads every configuration file and applies it (`ipsec
 // update`, `reload`, `rereadall`). Connections that did not change keep
 // their SAs and SPIs; changed ones are renegotiated, removed ones deleted,
-// added ones started per their auto= setting. A configuration with errors
-// is refused whole and the running one stays in force.
+// added ones started per their auto= setting. A conn with errors is
+// refused and the others are applied; when the refused conn is running,
+// its running version stays in force (as if the file still held it).
+// Errors that concern no single conn refuse the configuration whole and
+// the running one stays. The exit code is 1 when anything was refused.
 func (d *Daemon) cmdReload(ctx context.Context, out io.Writer) int {
-	loaded, err := LoadConfig(d.opts.ConfDir, out)
+	loaded, refused, err := loadConfig(d.opts.ConfDir, out)
 	if err != nil {
 		fmt.Fprintln(out, err)
+		d.log.Error("configuration refused, the running one stays", "err", err)
 		return 1
 	}
-	d.resolve(ctx, loaded)
-	d.viciMerge(loaded) // connections and keys loaded over VICI stay
 	d.mu.Lock()
 	old := d.loaded
 	d.mu.Unlock()
+	kept := keepRunning(old, loaded, refused)
+	logRefused(d.log, refused, kept)
+	d.resolve(ctx, loaded)
+	d.viciMerge(loaded) // connections and keys loaded over VICI stay
 	added, removed, changed := config.Changes(old.IPsec, loaded.IPsec)
 	// Only conns the engine runs count: auto=ignore and invalid conns are
 	// not in Config.Connections.
@@ -71,7 +77,73 @@ func (d *Daemon) cmdReload(ctx context.Context, out io.Writer) int {
 	}
 	d.log.Info("configuration reloaded", "added", added, "removed", removed, "changed", changed)
 	fmt.Fprintf(out, "%d conn(s) added, %d removed, %d changed\n", len(added), len(removed), len(changed))
-	return 0
+	if len(refused) == 0 {
+		return 0
+	}
+	for _, name := range config.RefusedNames(refused) {
+		if slices.Contains(kept, name) {
+			fmt.Fprintf(out, "conn %s refused: its running version stays\n", name)
+		} else {
+			fmt.Fprintf(out, "conn %s refused: not loaded\n", name)
+		}
+	}
+	return 1
+}
+
+// keepRunning puts the running version of each refused conn that old
+// runs into cur, in place of the broken one: in cur's connections (at the
+// conn's place in the file) and in cur.IPsec, so that Changes sees the conn
+// unchanged and the next reload compares with what runs. It returns the
+// names of the conns kept.
+func keepRunning(old, cur *config.Loaded, refused []config.Refusal) []string {
+	if len(refused) == 0 || old == nil || old.IPsec == nil {
+		return nil
+	}
+	isRefused := map[string]bool{}
+	for _, r := range refused {
+		isRefused[r.Conn] = true
+	}
+	running := map[string]int{}
+	for i, c := range old.Conns {
+		running[c.Name] = i
+	}
+	loadedAt := map[*config.Conn]int{}
+	for i, c := range cur.Conns {
+		loadedAt[c] = i
+	}
+	var kept []string
+	var conns []ike.Connection
+	var from []*config.Conn
+	ipsecConns := slices.Clone(cur.IPsec.Conns)
+	for i, c := range cur.IPsec.Conns {
+		if j, ok := loadedAt[c]; ok {
+			conns = append(conns, cur.Config.Connections[j])
+			from = append(from, c)
+			continue
+		}
+		j, ok := running[c.Name]
+		if c.Valid || !isRefused[c.Name] || !ok {
+			continue
+		}
+		oc := old.Config.Connections[j]
+		conns = append(conns, oc)
+		from = append(from, old.Conns[j])
+		ipsecConns[i] = old.Conns[j]
+		kept = append(kept, c.Name)
+		for _, ep := range []*ike.Endpoint{&oc.Local, &oc.Remote} {
+			if ep.Cert != nil && !slices.ContainsFunc(cur.Config.Credentials.Certs, ep.Cert.Equal) {
+				cur.Config.Credentials.Certs = append(cur.Config.Credentials.Certs, ep.Cert)
+			}
+		}
+	}
+	if len(kept) == 0 {
+		return nil
+	}
+	ipsec := *cur.IPsec
+	ipsec.Conns = ipsecConns
+	cur.IPsec = &ipsec
+	cur.Config.Connections, cur.Conns = conns, from
+	return kept
 }
 
 // cmdRereadSecrets reloads ipsec.secrets and the ipsec.d credentials only;
