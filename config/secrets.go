@@ -205,8 +205,8 @@ func (p *secretsParser) entry(pos Pos, line string) error {
 		if err != nil {
 			return fmt.Errorf("config: bad selector %q: %w", sel, err)
 		}
-		if strings.Contains(sel, "*") {
-			p.d.warnf(pos, typ, "selector %q: wildcards are not supported, it matches only itself", sel)
+		if strings.Contains(sel, "*") && !leadingWildcard(id) {
+			p.d.warnf(pos, typ, "selector %q: only a leading * in a name (*.example.com, *@example.com) is a wildcard; this one matches only itself", sel)
 		}
 		e.Selectors = append(e.Selectors, sel)
 		e.IDs = append(e.IDs, id)
@@ -363,51 +363,20 @@ func (s *Secrets) SharedKeys() []ike.SharedKey {
 	return out
 }
 
-// Match scores of identity selectors, strongSwan's values (id_match_t):
-// ID_MATCH_ANY and ID_MATCH_PERFECT.
-const (
-	pskMatchAny     = 1
-	pskMatchPerfect = 20
-)
-
-// LookupPSK chooses a pre-shared key for a pair of identities the way
-// strongSwan 5.9 does, for engines that want its exact ranking: each entry
-// scores its best selector against the local and against the remote
-// identity (an exact identity 20, %any or no selectors 1, else 0); entries
-// matching neither are skipped; the best remote score wins, then the best
-// local score; on a tie the entry written last wins (strongSwan keeps its
-// secrets newest first). ike.Credentials.LookupPSK differs on the last two
-// points (it adds the scores and keeps the first entry).
+// LookupPSK chooses the pre-shared key for a pair of identities as the
+// engine does (ike.Credentials.LookupPSK, strongSwan's ranking): one
+// lookup for the engine and `cygnet config check`.
 func LookupPSK(keys []ike.SharedKey, local, remote ike.Identity) (ike.SharedKey, bool) {
-	score := func(k ike.SharedKey, id ike.Identity) int {
-		if len(k.IDs) == 0 {
-			return pskMatchAny
-		}
-		best := 0
-		for _, sel := range k.IDs {
-			switch {
-			case sel.IsZero():
-				best = max(best, pskMatchAny)
-			case sel.Equal(id):
-				best = pskMatchPerfect
-			case sel.Type == id.Type && (id.Type == message.IDFQDN || id.Type == message.IDRFC822) &&
-				strings.EqualFold(string(sel.Data), string(id.Data)):
-				best = pskMatchPerfect
-			}
-		}
-		return best
+	c := ike.Credentials{SharedKeys: keys}
+	return c.LookupPSK(local, remote)
+}
+
+// leadingWildcard reports whether a selector is one the PSK lookup reads
+// as a wildcard: "*", or a name that starts with '*' and has no other.
+func leadingWildcard(id ike.Identity) bool {
+	switch id.Type {
+	case message.IDFQDN, message.IDRFC822:
+		return len(id.Data) > 0 && id.Data[0] == '*' && bytes.Count(id.Data, []byte("*")) == 1
 	}
-	var found ike.SharedKey
-	ok := false
-	bestLocal, bestRemote := 0, 0
-	for i := len(keys) - 1; i >= 0; i-- {
-		l, r := score(keys[i], local), score(keys[i], remote)
-		if l == 0 && r == 0 {
-			continue
-		}
-		if r > bestRemote || (r == bestRemote && l > bestLocal) {
-			found, ok, bestLocal, bestRemote = keys[i], true, l, r
-		}
-	}
-	return found, ok
+	return false
 }

@@ -174,9 +174,10 @@ func TestPrivateKeys(t *testing.T) {
 	}
 }
 
-// TestLookupPSK compares ike.Credentials.LookupPSK with strongSwan's choice
-// on realistic secrets files. Where the two differ the difference is
-// pinned, so that a change to either side is noticed.
+// TestLookupPSK holds the one PSK lookup (ike.Credentials.LookupPSK, which
+// config.LookupPSK and `cygnet config check` call) to strongSwan's choice
+// on realistic secrets files; ike's TestLookupPSKRanking has the full
+// table. differs would pin a known difference; there is none.
 func TestLookupPSK(t *testing.T) {
 	id := func(s string) ike.Identity {
 		i, err := ike.ParseIdentity(s)
@@ -203,9 +204,12 @@ func TestLookupPSK(t *testing.T) {
 		// strongSwan ranks the remote match first: the no-selector entry
 		// matches the remote (as %any) and beats an entry naming only the
 		// local ID.
-		{"local-only entry vs fallback", "@moon : PSK \"local-only\"\n: PSK \"fallback\"\n", "@moon", "@unknown", true, "fallback"},
+		{"local-only entry vs fallback", "@moon : PSK \"local-only\"\n: PSK \"fallback\"\n", "@moon", "@unknown", false, "fallback"},
 		// strongSwan prefers the entry written last on a tie.
-		{"tie", "@moon @sun : PSK \"first\"\n@sun @moon : PSK \"second\"\n", "@moon", "@sun", true, "second"},
+		{"tie", "@moon @sun : PSK \"first\"\n@sun @moon : PSK \"second\"\n", "@moon", "@sun", false, "second"},
+		// issue 12: an address entry followed by a fallback
+		{"address entry vs fallback", "10.1.0.1 : PSK \"a\"\n: PSK \"b\"\n", "10.1.0.1", "10.1.0.2", false, "b"},
+		{"wildcard", ": PSK \"f\"\n*.example.com : PSK \"w\"\n", "@gw", "@h.example.com", false, "w"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

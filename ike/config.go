@@ -3,12 +3,10 @@ package ike
 import (
 	"bytes"
 	"crypto"
-	"crypto/subtle"
 	"crypto/x509"
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/cygnet-ipsec/cygnet/ike/message"
@@ -406,50 +404,6 @@ type Credentials struct {
 	Certs   []*x509.Certificate
 	CACerts []*x509.Certificate
 	CRLs    []*x509.RevocationList
-}
-
-// Match quality of an identity selector, as strongSwan ranks them: an exact
-// identity beats a wildcard, which beats an entry without selectors.
-const (
-	matchNone    = 0
-	matchAny     = 1
-	matchPerfect = 3
-)
-
-func matchID(sel, id Identity) int {
-	switch {
-	case sel.IsZero():
-		return matchAny
-	case sel.Type == id.Type && subtle.ConstantTimeCompare(sel.Data, id.Data) == 1:
-		return matchPerfect
-	case sel.Type == message.IDFQDN && id.Type == message.IDFQDN && strings.EqualFold(string(sel.Data), string(id.Data)):
-		return matchPerfect
-	}
-	return matchNone
-}
-
-// LookupPSK returns the pre-shared key for the pair of identities: the entry
-// whose selectors best match both, an entry without selectors being the
-// fallback (the ipsec.secrets rule). ok is false when none applies.
-func (c *Credentials) LookupPSK(local, remote Identity) (key SharedKey, ok bool) {
-	best := 0
-	for _, k := range c.SharedKeys {
-		lm, rm := matchAny, matchAny
-		if len(k.IDs) > 0 {
-			lm, rm = matchNone, matchNone
-			for _, sel := range k.IDs {
-				lm = max(lm, matchID(sel, local))
-				rm = max(rm, matchID(sel, remote))
-			}
-			if lm == matchNone && rm == matchNone {
-				continue
-			}
-		}
-		if score := lm + rm; score > best {
-			best, key, ok = score, k, true
-		}
-	}
-	return key, ok
 }
 
 // Clone returns a deep copy of c: no slice or byte of it is shared with c,

@@ -34,14 +34,20 @@ func (sa *ikeSA) verifyAuth(c *Connection, peer Identity, auth *message.Auth, ps
 		if auth.Method != message.AuthSharedKey {
 			return fmt.Errorf("%w: peer used %v, conn %s expects a pre-shared key", errAuthFailed, auth.Method, c.Name)
 		}
-		key, ok := sa.e.config().Credentials.LookupPSK(sa.localID, peer)
-		if !ok {
+		// As strongSwan's PSK authenticator, every key that applies to
+		// the pair is tried: the two ends may rank their files
+		// differently (each puts its peer's match first), and the peer
+		// then signs with a key this end would not have chosen.
+		keys := sa.e.config().Credentials.PSKCandidates(sa.localID, peer)
+		if len(keys) == 0 {
 			return fmt.Errorf("%w: no pre-shared key for %v - %v", errAuthFailed, sa.localID, peer)
 		}
-		if !keymat.VerifyPSKAuth(sa.prf, key.Secret, signed, auth.Data) {
-			return fmt.Errorf("%w: pre-shared key AUTH of %v does not verify", errAuthFailed, peer)
+		for _, key := range keys {
+			if keymat.VerifyPSKAuth(sa.prf, key.Secret, signed, auth.Data) {
+				return nil
+			}
 		}
-		return nil
+		return fmt.Errorf("%w: pre-shared key AUTH of %v does not verify with any of %d key(s)", errAuthFailed, peer, len(keys))
 	case AuthPubkey:
 		return sa.verifySignature(c, peer, auth, ps, signed)
 	}
