@@ -54,6 +54,10 @@ func runBenchIKE(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	ikeProp := fs.String("ike", bench.DefaultIKE, "IKE proposal (strongSwan syntax) or preset x25519 / ecp384")
 	espProp := fs.String("esp", bench.DefaultESP, "ESP proposal")
 	remoteID := fs.String("remote-id", "", "identity the responder must prove (default: its address)")
+	certFile := fs.String("cert", "", "authenticate every SA with this certificate (PEM; with --key; the responder needs uniqueids=no)")
+	keyFile := fs.String("key", "", "private key of --cert, or of --issuer")
+	issuerFile := fs.String("issuer", "", "CA certificate (PEM; its key in --key) that signs a certificate for each source address: one identity per SA")
+	caFile := fs.String("ca", "", "trust anchors for the responder's certificate (PEM; --issuer is trusted too)")
 	port := fs.Uint("port", 500, "responder's IKE port")
 	natPort := fs.Uint("nat-port", 4500, "responder's NAT-T port")
 	localPort := fs.Uint("local-port", 500, "generator's UDP port (0: any; any port but 500 makes the responder see a NAT)")
@@ -131,6 +135,36 @@ func runBenchIKE(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		o.PSK = []byte(strings.TrimRight(string(b), "\r\n"))
 	case *psk != "":
 		o.PSK = []byte(*psk)
+	}
+	if *certFile != "" && *issuerFile != "" {
+		return usage("--cert and --issuer exclude each other")
+	}
+	if (*certFile != "" || *issuerFile != "") != (*keyFile != "") {
+		return usage("--key goes with --cert or --issuer")
+	}
+	if *keyFile != "" {
+		key, err := bench.LoadKey(*keyFile)
+		if err != nil {
+			return fail(err)
+		}
+		f := *certFile
+		if f == "" {
+			f = *issuerFile
+		}
+		certs, err := bench.LoadCerts(f)
+		if err != nil {
+			return fail(err)
+		}
+		if *certFile != "" {
+			o.Cert, o.Key = certs[0], key
+		} else {
+			o.Issuer, o.IssuerKey = certs[0], key
+		}
+	}
+	if *caFile != "" {
+		if o.CAs, err = bench.LoadCerts(*caFile); err != nil {
+			return fail(err)
+		}
 	}
 	if *remoteID != "" {
 		if o.RemoteID, err = ike.ParseIdentity(*remoteID); err != nil {

@@ -80,8 +80,18 @@ type Options struct {
 	Cert *x509.Certificate
 	Key  crypto.Signer
 	CAs  []*x509.Certificate
-	// RemoteID is the identity the responder must prove; zero accepts its
-	// address (PSK) or any identity its certificate vouches for.
+	// Issuer and IssuerKey, when set, make every SA authenticate with a
+	// certificate of its own: an ECDSA P-256 key and a certificate for the
+	// source address (CN and IP SAN, the SA's identity), made at the
+	// start and signed by Issuer, so that each SA is a distinct identity
+	// for the responder's uniqueness policy. Issuer is also trusted for
+	// the responder's certificate.
+	Issuer    *x509.Certificate
+	IssuerKey crypto.Signer
+	// RemoteID is the identity the responder must prove; zero means its
+	// address, as strongSwan's rightid default (a responder
+	// authenticating with a certificate then needs leftid= its address
+	// and the address in its certificate, or RemoteID its subject).
 	RemoteID ike.Identity
 
 	// Timeout bounds one setup (default 60 s); the retransmission
@@ -337,7 +347,14 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 	defer tr.Close()
 
 	auth, creds := ike.AuthPSK, ike.Credentials{SharedKeys: []ike.SharedKey{{Secret: o.PSK}}}
-	if o.Cert != nil {
+	var ids []identity
+	switch {
+	case o.Issuer != nil:
+		auth = ike.AuthPubkey
+		if ids, err = issue(o.Issuer, o.IssuerKey, srcs); err != nil {
+			return nil, err
+		}
+	case o.Cert != nil:
 		auth = ike.AuthPubkey
 		creds = ike.Credentials{PrivateKeys: []crypto.Signer{o.Key}, Certs: []*x509.Certificate{o.Cert}, CACerts: o.CAs}
 	}
@@ -351,11 +368,23 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 		hi := min(lo+o.PerEngine, len(srcs))
 		cfg := &ike.Config{Credentials: creds, RetransmitTimeout: o.RetransmitTimeout, RetransmitTries: o.RetransmitTries,
 			UniqueIDs: ike.UniqueIDsNever}
+		if ids != nil {
+			// Only this engine's SAs' keys: the engine looks a
+			// certificate's key up among them.
+			cfg.Credentials = ike.Credentials{CACerts: append([]*x509.Certificate{o.Issuer}, o.CAs...)}
+			for i := lo; i < hi; i++ {
+				cfg.Credentials.PrivateKeys = append(cfg.Credentials.PrivateKeys, ids[i].key)
+				cfg.Credentials.Certs = append(cfg.Credentials.Certs, ids[i].cert)
+			}
+		}
 		sh := &shard{kernel: NewNoopKernel()}
 		for i := lo; i < hi; i++ {
 			name := fmt.Sprintf("bench%d", i)
 			local := ike.Endpoint{Addr: srcs[i], Auth: auth}
-			if o.Cert != nil {
+			switch {
+			case ids != nil:
+				local.Cert, local.ID = ids[i].cert, ike.IdentityFromAddr(srcs[i])
+			case o.Cert != nil:
 				local.Cert = o.Cert
 			}
 			cfg.Connections = append(cfg.Connections, ike.Connection{
@@ -466,10 +495,10 @@ func (o *Options) defaults() error {
 	if o.Inflight == 0 && o.Rate == 0 {
 		return errors.New("bench: a closed-loop run needs a positive inflight cap")
 	}
-	if o.Cert == nil && len(o.PSK) == 0 {
+	if o.Cert == nil && o.Issuer == nil && len(o.PSK) == 0 {
 		return errors.New("bench: no PSK and no certificate")
 	}
-	if o.Cert != nil && o.Key == nil {
+	if (o.Cert != nil && o.Key == nil) || (o.Issuer != nil && o.IssuerKey == nil) {
 		return errors.New("bench: a certificate needs its private key")
 	}
 	if o.Port == 0 {

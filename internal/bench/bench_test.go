@@ -3,10 +3,17 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/big"
 	"net"
 	"net/netip"
 	"strings"
@@ -77,7 +84,7 @@ func (r *responderUDP) serve(e *ike.Engine) {
 
 // startResponder runs a cygnet responder engine on 127.0.0.1 that accepts
 // any peer with testPSK and proposal ikeProp; it counts CHILD_SAs up.
-func startResponder(t *testing.T, ikeProp string) (*responderUDP, *ike.Engine, func() int) {
+func startResponder(t *testing.T, ikeProp string, mutate ...func(*ike.Config)) (*responderUDP, *ike.Engine, func() int) {
 	t.Helper()
 	ikeProps, _, err := config.ParseProposals(ikeProp, config.ProposalIKE)
 	if err != nil {
@@ -98,6 +105,9 @@ func startResponder(t *testing.T, ikeProp string) (*responderUDP, *ike.Engine, f
 		}},
 		Credentials:     ike.Credentials{SharedKeys: []ike.SharedKey{{Secret: testPSK}}},
 		CookieThreshold: 1000,
+	}
+	for _, m := range mutate {
+		m(cfg)
 	}
 	var mu sync.Mutex
 	up := 0
@@ -243,6 +253,49 @@ func TestRunOpenLoopDelete(t *testing.T) {
 	}
 	if n := len(resp.Status().IKESAs); n != 0 {
 		t.Errorf("responder keeps %d IKE SAs after the deletes", n)
+	}
+}
+
+// TestRunCertificates: with an issuing CA every SA authenticates with a
+// certificate of its own for its address, against a responder whose
+// certificate the same CA signed; the responder sees 12 identities.
+func TestRunCertificates(t *testing.T) {
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "bench CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true,
+		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, caKey.Public(), caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(der)
+	lo := netip.MustParseAddr("127.0.0.1")
+	ids, err := issue(ca, caKey, []netip.Addr{lo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, resp, _ := startResponder(t, DefaultIKE, func(c *ike.Config) {
+		c.Connections[0].Local.Auth, c.Connections[0].Remote.Auth = ike.AuthPubkey, ike.AuthPubkey
+		c.Connections[0].Local.Cert, c.Connections[0].Local.ID = ids[0].cert, ike.IdentityFromAddr(lo)
+		c.Credentials = ike.Credentials{PrivateKeys: []crypto.Signer{ids[0].key}, CACerts: []*x509.Certificate{ca}}
+	})
+	srcs, _ := ParseSources("127.0.4.1-127.0.4.12", 0)
+	r, err := Run(context.Background(), Options{
+		Target: lo, Port: tr.port(), NATPort: tr.port(), Sources: srcs, SAs: 12, Inflight: 4,
+		Issuer: ca, IssuerKey: caKey, PerEngine: 5, RetransmitTimeout: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Completed != 12 || r.Failed != 0 || r.Auth != "pubkey" {
+		t.Fatalf("completed %d failed %d %v auth %s", r.Completed, r.Failed, r.Examples, r.Auth)
+	}
+	seen := map[string]bool{}
+	for _, sa := range resp.Status().IKESAs {
+		seen[sa.RemoteID.String()] = true
+	}
+	if len(seen) != 12 || !seen["127.0.4.7"] {
+		t.Errorf("responder sees identities %v", seen)
 	}
 }
 
