@@ -41,6 +41,7 @@ type viciState struct {
 	baseCreds ike.Credentials
 	conns     []namedViciConn
 	shared    []viciShared
+	creds     viciCreds
 }
 
 type namedViciConn struct {
@@ -135,6 +136,7 @@ func (v *viciState) merged(log interface{ Warn(string, ...any) }) ([]ike.Connect
 	for _, s := range v.shared {
 		creds.SharedKeys = append(creds.SharedKeys, s.key)
 	}
+	v.creds.addTo(&creds)
 	return conns, creds
 }
 
@@ -240,9 +242,7 @@ func (d *Daemon) viciHandlers(s *vici.Server) {
 	s.Handle("get-pools", func(context.Context, *vici.Stream, *vici.Message) *vici.Message {
 		return vici.NewMessage()
 	})
-	s.Handle("get-keys", func(context.Context, *vici.Stream, *vici.Message) *vici.Message {
-		return vici.NewMessage().SetList("keys", nil)
-	})
+	d.viciCredHandlers(s)
 }
 
 func (d *Daemon) viciStats() *vici.Message {

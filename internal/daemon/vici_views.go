@@ -267,10 +267,42 @@ func (d *Daemon) viciEvent(ev ike.Event) {
 		}
 		srv.Publish("child-updown", m.SetSection(ev.Conn, withChild()))
 	case ike.EventIKERekeyed:
-		ikem := d.viciIKE(sa, now, false, 0)
+		// README of charon's vici plugin: {conn: {old: {…}, new: {…}}},
+		// both without child-sas.
+		old := vici.NewMessage().Set("state", "REKEYED")
+		var uid uint32
+		var spii, spir uint64
+		if n, _ := fmt.Sscanf(ev.Reason, "replaces IKE_SA %d (%016x_%016x)", &uid, &spii, &spir); n == 3 {
+			old = d.viciIKE(ike.IKESAStatus{Conn: ev.Conn, UniqueID: uid, State: "REKEYED", Local: sa.Local,
+				Remote: sa.Remote, LocalID: sa.LocalID, RemoteID: sa.RemoteID, SPIi: spii, SPIr: spir,
+				Initiator: sa.Initiator}, now, false, 0)
+		}
 		srv.Publish("ike-rekey", vici.NewMessage().SetSection(ev.Conn,
-			vici.NewMessage().SetSection("new", ikem)))
+			vici.NewMessage().SetSection("old", old).SetSection("new", d.viciIKE(sa, now, false, 0))))
 	case ike.EventChildRekeyed:
-		srv.Publish("child-rekey", vici.NewMessage().SetSection(ev.Conn, withChild()))
+		// {conn: {<the IKE_SA>, child-sas: {child: {old: {…}, new: {…}}}}}.
+		m := withChild()
+		child := d.viciChildName(ev.Conn)
+		var next *vici.Message
+		for _, e := range m.Section("child-sas").Entries() {
+			if e.Kind == vici.KindSection {
+				next = e.Section
+			}
+		}
+		if next != nil && next.Get("state") == "DELETING" {
+			// Described from the event (the IKE_SA has moved on since):
+			// at the rekey the new CHILD_SA was installed.
+			next.Set("state", "INSTALLED")
+		}
+		old := vici.NewMessage().Set("name", child).Set("state", "REKEYED").Set("protocol", "ESP").
+			Set("reqid", strconv.FormatUint(uint64(ev.ReqID), 10))
+		var uid, spiIn, spiOut uint32
+		if n, _ := fmt.Sscanf(ev.Reason, "replaces CHILD_SA %d (SPIs %08x/%08x)", &uid, &spiIn, &spiOut); n == 3 {
+			old.Set("uniqueid", strconv.FormatUint(uint64(uid), 10)).
+				Set("spi-in", fmt.Sprintf("%08x", spiIn)).Set("spi-out", fmt.Sprintf("%08x", spiOut))
+		}
+		m.SetSection("child-sas", vici.NewMessage().SetSection(child,
+			vici.NewMessage().SetSection("old", old).SetSection("new", next)))
+		srv.Publish("child-rekey", vici.NewMessage().SetSection(ev.Conn, m))
 	}
 }
