@@ -9,6 +9,7 @@ import (
 
 	"github.com/cygnet-ipsec/cygnet/config"
 	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/internal/daemon"
 )
 
 func init() {
@@ -47,6 +48,28 @@ func runConfigCheck(args []string, stdout, stderr io.Writer) int {
 	if !*quiet {
 		printLoaded(stdout, loaded)
 	}
+	// swanctl.conf, as swanctl --load-all would send it over VICI.
+	var ipsecNames []string
+	for _, c := range loaded.IPsec.Conns {
+		ipsecNames = append(ipsecNames, c.Name)
+	}
+	sw := daemon.CheckSwanctl(daemon.SwanctlDir(layout), ipsecNames)
+	if sw.Path != "" && !*quiet {
+		fmt.Fprintf(stdout, "swanctl.conf (%s): %d connection(s), %d IKE secret(s)\n", sw.Path, len(sw.Conns), sw.Secrets)
+		for _, c := range sw.Conns {
+			state := "loadable"
+			if !c.OK {
+				state = "REFUSED: see the errors below"
+			}
+			child := c.Child
+			if child == "" {
+				child = "-"
+			}
+			fmt.Fprintf(stdout, "  %s (child %s): %s, %s\n", c.Name, child, state, c.Pos)
+		}
+		fmt.Fprintln(stdout)
+	}
+	ds = append(ds, sw.Diagnostics...)
 	errs, warns := 0, 0
 	for _, d := range ds {
 		switch d.Severity {
