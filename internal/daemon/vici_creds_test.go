@@ -474,3 +474,62 @@ func TestVICISwanctlCerts(t *testing.T) {
 	expect(text, `certmesh-child: #\d+, reqid \d+, INSTALLED, TRANSPORT`)
 	expect(text, `certmesh: #\d+, DELETING, IKEv2`)
 }
+
+// TestStrongswanUnitLoadsSwanctl runs init/strongswan.service's
+// ExecStartPost line as systemd would once the daemon is started: it
+// waits for the VICI socket to answer and runs swanctl --load-all, which
+// must load swanctl.conf's conn into the daemon (swanctl finds the socket
+// through strongswan.conf's swanctl.socket, as on a host where
+// charon.plugins.vici.socket moved it).
+func TestStrongswanUnitLoadsSwanctl(t *testing.T) {
+	requireSwanctl(t)
+	unit, err := os.ReadFile(filepath.Join("..", "..", "init", "strongswan.service"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var post string
+	for _, l := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(l, "ExecStartPost=-/bin/sh -c "); ok {
+			post = strings.Trim(v, "'")
+		}
+	}
+	if post == "" {
+		t.Fatal("no ExecStartPost=-/bin/sh -c '…' line in init/strongswan.service")
+	}
+	link := &memLink{}
+	d, path := startVICIDaemon(t, abConf, link)
+	dir := t.TempDir()
+	for _, sub := range []string{"x509", "x509ca", "x509ocsp", "x509aa", "x509ac", "x509crl",
+		"pubkey", "private", "rsa", "ecdsa", "bliss", "pkcs8", "pkcs12", "conf.d"} {
+		os.MkdirAll(filepath.Join(dir, sub), 0o700)
+	}
+	conf := filepath.Join(dir, "strongswan.conf")
+	os.WriteFile(conf, []byte("swanctl {\n  socket = unix://"+path+"\n}\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "swanctl.conf"), []byte(`connections {
+  fromunit {
+    remote_addrs = 127.0.0.9
+    local {
+      auth = psk
+    }
+    remote {
+      auth = psk
+    }
+    children {
+      fromunit {
+        mode = transport
+      }
+    }
+  }
+}
+`), 0o600)
+	cmd := exec.Command("/bin/sh", "-c", post)
+	cmd.Env = append(os.Environ(), "SWANCTL_DIR="+dir, "STRONGSWAN_CONF="+conf,
+		"PATH="+filepath.Dir(swanctlBin)+":/usr/bin:/bin")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("ExecStartPost: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "loaded connection 'fromunit'") || d.connByName("fromunit") == nil {
+		t.Errorf("ExecStartPost did not load the conn:\n%s", out)
+	}
+}
