@@ -282,6 +282,15 @@ func (ld *loader) connections() {
 	cfg.RetransmitBase = sw.RetransmitBase
 	cfg.MakeBeforeBreak = sw.MakeBeforeBreak
 	cfg.UniqueIDs = ld.out.IPsec.Setup.UniqueIDPolicy()
+	// charon.keep_alive goes with the configuration, so that every reading
+	// (start, reload, rereadall) carries it; strongSwan's 0 disables
+	// keepalives, the engine's 0 is its 20 s default.
+	if _, set := sw.Root.Get("charon.keep_alive"); set {
+		cfg.KeepAlive = sw.KeepAlive
+		if sw.KeepAlive == 0 {
+			cfg.KeepAlive = -1
+		}
+	}
 	// strongSwan writes "no limit" and "always" as 0, the engine as a
 	// negative value (its 0 keeps its own default); unset keeps the
 	// engine's defaults.

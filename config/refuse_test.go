@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestSplit: a conn with errors is refused alone and the other conns load,
@@ -88,5 +89,25 @@ func TestSplit(t *testing.T) {
 				t.Errorf("%d errors, %d in refusals:\n%s", len(ds.Errors()), n, listDiags(ds))
 			}
 		})
+	}
+}
+
+// TestKeepAliveInConfig: charon.keep_alive reaches the engine's
+// configuration from Load (so every reload has it); 0 disables keepalives
+// as in strongSwan, unset keeps the engine's 20 s.
+func TestKeepAliveInConfig(t *testing.T) {
+	for _, tc := range []struct {
+		sw   string
+		want time.Duration
+	}{{"", 0}, {"charon {\n keep_alive = 45s\n}\n", 45 * time.Second}, {"charon {\n keep_alive = 0\n}\n", -1}} {
+		dir := t.TempDir()
+		writeFile(t, filepath.Join(dir, "ipsec.conf"), "conn a\n\tleft=10.9.0.1\n\tright=10.9.0.2\n\ttype=transport\n\tauthby=secret\n", 0o644)
+		if tc.sw != "" {
+			writeFile(t, filepath.Join(dir, "strongswan.conf"), tc.sw, 0o644)
+		}
+		l, _ := Load(LayoutAt(dir), &Options{LocalAddrs: localIs("10.9.0.1")})
+		if l.Config.KeepAlive != tc.want {
+			t.Errorf("%q: KeepAlive %v, want %v", tc.sw, l.Config.KeepAlive, tc.want)
+		}
 	}
 }

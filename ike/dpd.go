@@ -74,9 +74,11 @@ func (sa *ikeSA) dpdCheck() {
 }
 
 // peerDead applies dpdaction once a request to the peer went unanswered
-// through all retransmissions: clear and hold remove the SAs (hold's trap
-// policies are the daemon's, as for auto=route); restart negotiates the
-// connection again at once.
+// through all retransmissions, as strongSwan does: clear removes the SAs;
+// hold routes the connection first (its trap policies take over from the
+// CHILD_SAs' in place, so the traffic is held, never sent in clear, and
+// the next packet renegotiates); restart negotiates the connection again
+// at once.
 func (sa *ikeSA) peerDead() {
 	if sa.state == stateDead {
 		return
@@ -87,6 +89,9 @@ func (sa *ikeSA) peerDead() {
 		action = c.DPDAction
 	}
 	sa.logAt(slog.LevelWarn, "ike: peer is dead", "remote", sa.remote.String(), "dpdaction", action.String())
+	if action == ActionHold && sa.liveChildren() {
+		sa.holdConn("dpdaction=hold")
+	}
 	reason := "peer dead, dpdaction=" + action.String()
 	sa.destroy(reason, fmt.Errorf("ike: conn %s: peer %v not responding", sa.connName(), sa.remote))
 	if action == ActionRestart && c != nil {

@@ -43,7 +43,7 @@ func TestDPD(t *testing.T) {
 	}{
 		{"RFC 7296 2.4, 1.4", "idle live peer: liveness check answered, SA kept", ike.ActionClear, false, 1, 0},
 		{"RFC 7296 2.4", "dead peer, dpdaction=clear: SAs removed", ike.ActionClear, true, 0, 0},
-		{"RFC 7296 2.4", "dead peer, dpdaction=hold: SAs removed (traps are the daemon's)", ike.ActionHold, true, 0, 0},
+		{"RFC 7296 2.4", "dead peer, dpdaction=hold: SAs removed, their policies stay as the trap", ike.ActionHold, true, 0, 0},
 		{"RFC 7296 2.4", "dead peer, dpdaction=restart: negotiated again", ike.ActionRestart, true, 1, 1},
 		{"strongSwan dpdaction=none", "dpdaction=none: no checks", ike.ActionNone, false, 1, 0},
 	}
@@ -103,6 +103,12 @@ func TestDPD(t *testing.T) {
 			}
 			if !strings.Contains(p.a.log.String(), "dpdaction="+c.action.String()) {
 				t.Error("death not logged with its action")
+			}
+			// strongSwan: hold routes the conn (its traffic is held and
+			// renegotiated on demand); clear leaves nothing.
+			hold := c.action == ike.ActionHold
+			if n := len(p.a.kernel.Policies()); p.a.e.Routed("ab") != hold || (n == 2) != hold || (n == 0) == hold {
+				t.Errorf("after death with dpdaction=%v: routed %v, policies %v", c.action, p.a.e.Routed("ab"), p.a.kernel.Render())
 			}
 		})
 	}

@@ -32,6 +32,11 @@ func (sa *ikeSA) handleInformational(h message.Header, raw []byte, ps message.Pa
 							// on it before the old one goes.
 							sa.installOutbound(n, "the initiator deleted the old CHILD_SA")
 						}
+						if !ch.deleting && ch.successor == nil {
+							// Deleted on the peer's account, not
+							// after a rekey or crossing our delete.
+							sa.closeAction("CHILD_SA deleted by peer", !ch.replaced)
+						}
 						sa.removeChild(ch, "deleted by peer")
 						if !ch.deleting {
 							// RFC 7296 1.4.1: when both ends delete at
@@ -61,6 +66,9 @@ func (sa *ikeSA) handleInformational(h message.Header, raw []byte, ps message.Pa
 			sa.adopt(n)
 		}
 		sa.respond(h, raw, nil)
+		if deleteIKE && !authFailed && sa.rekeyedTo == nil && sa.state == stateEstablished {
+			sa.closeAction("IKE_SA deleted by peer", sa.liveChildren())
+		}
 		sa.destroy(reason, fmt.Errorf("ike: conn %s: IKE_SA %s", sa.connName(), reason))
 		return
 	}

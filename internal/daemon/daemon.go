@@ -244,9 +244,7 @@ func Run(ctx context.Context, o Options) error {
 	// owns the configuration; a name that does not resolve leaves its conn
 	// unable to initiate, which Initiate reports.
 	d.resolve(ctx, loaded)
-	if sw != nil && sw.KeepAlive != 0 {
-		loaded.Config.KeepAlive = sw.KeepAlive
-	}
+	// charon.keep_alive is in loaded.Config (config.Load), on reload too.
 	eng, err := ike.New(ike.Options{Config: &loaded.Config, Transport: conn, Kernel: kernel, Logger: log, OnEvent: d.onEvent})
 	if err != nil {
 		return fmt.Errorf("daemon: %w", err)

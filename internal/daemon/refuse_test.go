@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -124,5 +126,31 @@ func TestReloadKeepsRunningConn(t *testing.T) {
 	}
 	if c := d.connByName("ab"); c == nil || c.Mode != ike.ModeTransport {
 		t.Errorf("ab after the reloads: %+v", c)
+	}
+}
+
+// TestReloadKeepsKeepAlive: strongswan.conf's charon.keep_alive is part of
+// every reading of the configuration, so `ipsec reload` keeps it (it was
+// lost: only the start applied it).
+func TestReloadKeepsKeepAlive(t *testing.T) {
+	dir := t.TempDir()
+	writeConf(t, dir, runConf)
+	if err := os.WriteFile(filepath.Join(dir, "strongswan.conf"), []byte("charon {\n  keep_alive = 7s\n}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d := startTestDaemon(t, dir, &memLink{}, netip.MustParseAddr("127.0.0.1"))
+	defer d.shutdown()
+	if got := d.loaded.Config.KeepAlive; got != 7*time.Second {
+		t.Fatalf("at start: keep_alive %v", got)
+	}
+	var out strings.Builder
+	if rc := d.cmdReload(context.Background(), &out); rc != 0 {
+		t.Fatalf("reload: exit %d: %s", rc, out.String())
+	}
+	d.mu.Lock()
+	got := d.loaded.Config.KeepAlive
+	d.mu.Unlock()
+	if got != 7*time.Second {
+		t.Errorf("after reload: keep_alive %v, want 7s", got)
 	}
 }
