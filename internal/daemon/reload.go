@@ -32,7 +32,6 @@ func (d *Daemon) cmdReload(ctx context.Context, out io.Writer) int {
 	kept := keepRunning(old, loaded, refused)
 	logRefused(d.log, refused, kept)
 	d.resolve(ctx, loaded)
-	d.viciMerge(loaded) // connections and keys loaded over VICI stay
 	added, removed, changed := config.Changes(old.IPsec, loaded.IPsec)
 	// Only conns the engine runs count: auto=ignore and invalid conns are
 	// not in Config.Connections.
@@ -46,14 +45,21 @@ func (d *Daemon) cmdReload(ctx context.Context, out io.Writer) int {
 			d.engine.Terminate(tctx, name)
 		}
 	}
-	// SetConfig deletes the SAs of removed conns and their traps.
+	// Connections and keys loaded over VICI stay: merged and applied
+	// under lockConfig, so that a VICI change made meanwhile is neither
+	// lost nor undone. SetConfig deletes the SAs of removed conns and
+	// their traps.
+	unlock := d.lockConfig()
+	d.viciMergeLocked(loaded)
 	if err := d.engine.SetConfig(&loaded.Config); err != nil {
+		unlock()
 		fmt.Fprintln(out, err)
 		return 1
 	}
 	d.mu.Lock()
 	d.loaded = loaded
 	d.mu.Unlock()
+	unlock()
 	start := append(append([]string(nil), added...), changed...)
 	for _, name := range start {
 		c := d.connByName(name)
@@ -157,7 +163,9 @@ func (d *Daemon) cmdRereadSecrets(ctx context.Context, out io.Writer) int {
 	// The running configuration is replaced, never written in place:
 	// connByName's callers and status hold pointers into the old one
 	// without the lock. The engine keeps its own copy (SetConfig clones).
-	d.viciMergeCreds(&loaded.Config.Credentials) // keys loaded over VICI stay
+	unlock := d.lockConfig()
+	defer unlock()
+	d.viciMergeCredsLocked(&loaded.Config.Credentials) // keys loaded over VICI stay
 	d.mu.Lock()
 	next := *d.loaded
 	next.Config.Credentials = loaded.Config.Credentials

@@ -100,21 +100,29 @@ func (d *Daemon) startVICI(ctx context.Context) (stop func(), err error) {
 	}, nil
 }
 
-// viciMerge adds the VICI connections and shared keys to a configuration
-// just read from the files (ipsec reload), which becomes the new base.
-func (d *Daemon) viciMerge(loaded *config.Loaded) {
+// lockConfig serialises changes to the running configuration: every VICI
+// command that changes it, ipsec reload and ipsec rereadsecrets merge the
+// files' and VICI's parts and give the engine the result under it, so none
+// applies a merge that another change has overtaken (which lost that
+// change). It returns the unlock function.
+func (d *Daemon) lockConfig() func() {
 	d.vici.mu.Lock()
-	defer d.vici.mu.Unlock()
+	return d.vici.mu.Unlock
+}
+
+// viciMergeLocked adds the VICI connections and credentials to a
+// configuration just read from the files (ipsec reload), which becomes
+// the new base. The caller holds lockConfig until it has applied loaded.
+func (d *Daemon) viciMergeLocked(loaded *config.Loaded) {
 	d.vici.baseConns = loaded.Config.Connections
 	d.vici.baseCreds = loaded.Config.Credentials
 	loaded.Config.Connections, loaded.Config.Credentials = d.vici.merged(d.log)
 }
 
-// viciMergeCreds adds the VICI shared keys to credentials just read from
-// the files (ipsec rereadsecrets), which become the new base.
-func (d *Daemon) viciMergeCreds(creds *ike.Credentials) {
-	d.vici.mu.Lock()
-	defer d.vici.mu.Unlock()
+// viciMergeCredsLocked adds the VICI credentials to those just read from
+// the files (ipsec rereadsecrets), which become the new base. The caller
+// holds lockConfig until it has applied them.
+func (d *Daemon) viciMergeCredsLocked(creds *ike.Credentials) {
 	d.vici.baseCreds = *creds
 	_, *creds = d.vici.merged(d.log)
 }
