@@ -261,6 +261,10 @@ type Endpoint struct {
 
 	// ID is the IKE identity; the zero ID means "use the address".
 	ID Identity
+	// AnyID, with a zero ID, lets the peer prove any identity its
+	// credentials vouch for instead of its address (swanctl.conf's
+	// remote.id default, %any).
+	AnyID bool
 
 	Auth AuthClass
 

@@ -27,11 +27,14 @@ func (sa *ikeSA) localIdentity(c *Connection) Identity {
 }
 
 // expectedRemote is the identity the peer must prove: the configured one,
-// else its address when that is fixed; the zero Identity accepts any.
+// else any (AnyID), else its certificate's subject or its address when
+// that is fixed; the zero Identity accepts any.
 func expectedRemote(c *Connection) Identity {
 	switch {
 	case !c.Remote.ID.IsZero():
 		return c.Remote.ID
+	case c.Remote.AnyID:
+		return Identity{}
 	case c.Remote.Cert != nil && c.Remote.Auth == AuthPubkey:
 		return localCertID(c.Remote.Cert)
 	case c.Remote.Addr.IsValid():

@@ -374,6 +374,13 @@ func viciAuth(m *vici.Message, keys []string, ep *ike.Endpoint, local bool) erro
 		}
 		ep.ID = id
 	}
+	// swanctl.conf's remote.id defaults to %any: with public keys the
+	// peer proves whatever identity its certificate vouches for (charon
+	// checks the certificate against it). PSK keeps cygnet's default of
+	// the peer's address, which selects the key.
+	if !local && ep.ID.IsZero() && ep.Auth == ike.AuthPubkey {
+		ep.AnyID = true
+	}
 	certs, err := parseCerts(s.List("certs"))
 	if err != nil {
 		return fmt.Errorf("%s.certs: %w", key, err)

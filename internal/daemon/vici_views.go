@@ -194,6 +194,7 @@ func (d *Daemon) viciListConns(_ context.Context, st *vici.Stream, req *vici.Mes
 			switch {
 			case !side.ep.ID.IsZero():
 				id = side.ep.ID.String()
+			case side.ep.AnyID:
 			case side.ep.Addr.IsValid():
 				id = side.ep.Addr.String()
 			}
