@@ -152,6 +152,54 @@ func (d *Daemon) viciCredHandlers(s *vici.Server) {
 	s.Handle("clear-creds", d.viciClearCreds)
 	s.Handle("rekey", d.viciRekey)
 	s.Handle("list-policies", d.viciListPols)
+	s.Handle("list-certs", d.viciListCerts)
+}
+
+// viciListCerts streams a list-cert event per X.509 certificate the
+// engine holds (from ipsec.d and loaded over VICI): end entities with flag
+// NONE, trust anchors with CA; type, flag and subject filter as charon's.
+func (d *Daemon) viciListCerts(_ context.Context, st *vici.Stream, req *vici.Message) *vici.Message {
+	if t := strings.ToUpper(req.Get("type")); t != "" && t != "ANY" && t != "X509" {
+		return vici.NewMessage()
+	}
+	flagFilter := strings.TrimPrefix(strings.ToUpper(req.Get("flag")), "X509_")
+	subject := req.Get("subject")
+	d.mu.Lock()
+	creds := d.loaded.Config.Credentials
+	d.mu.Unlock()
+	emit := func(c *x509.Certificate, flag string) bool {
+		if flagFilter != "" && flagFilter != "ANY" && flagFilter != flag {
+			return true
+		}
+		if subject != "" && subject != certDN(c) {
+			return true
+		}
+		m := vici.NewMessage().Set("type", "X509").Set("flag", flag)
+		if hasPrivateKey(creds.PrivateKeys, c.PublicKey) {
+			m.Set("has_privkey", "yes")
+		}
+		return st.Emit("list-cert", m.Set("data", string(c.Raw))) == nil
+	}
+	for _, c := range creds.Certs {
+		if !emit(c, "NONE") {
+			return vici.NewMessage()
+		}
+	}
+	for _, c := range creds.CACerts {
+		if !emit(c, "CA") {
+			break
+		}
+	}
+	return vici.NewMessage()
+}
+
+func hasPrivateKey(keys []crypto.Signer, pub crypto.PublicKey) bool {
+	for _, k := range keys {
+		if p, ok := k.Public().(interface{ Equal(crypto.PublicKey) bool }); ok && p.Equal(pub) {
+			return true
+		}
+	}
+	return false
 }
 
 // viciChangeCreds applies change to a copy of the VICI credentials and

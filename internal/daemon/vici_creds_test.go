@@ -320,7 +320,7 @@ func TestVICICreds(t *testing.T) {
 // TestVICISwanctlCerts drives swanctl 5.9.8 with a certificate mesh:
 // --load-all of swanctl/x509ca, x509 and ecdsa and a conn with local.certs
 // and remote.cacerts (no remote.id: any identity the CA vouches for),
-// --list-conns, --initiate, --rekey of the CHILD_SA
+// --list-certs, --list-conns, --initiate, --rekey of the CHILD_SA
 // and the IKE_SA (new SPIs in --list-sas), --load-creds --clear, and
 // --monitor-sa printing the SAs' up and down events as they happen.
 func TestVICISwanctlCerts(t *testing.T) {
@@ -422,6 +422,10 @@ func TestVICISwanctlCerts(t *testing.T) {
 	expect(out, `loaded certificate from '.*x509/moon\.pem'`)
 	expect(out, `loaded ecdsa key from '.*ecdsa/moon\.key'`)
 	expect(out, `loaded connection 'certmesh'`)
+	out = swanctl("--list-certs")
+	expect(out, `subject: +"O=cygnet, CN=moon"`)
+	expect(out, `has private key`)
+	expect(out, `subject: +"O=cygnet, CN=test CA"`)
 	out = swanctl("--list-conns")
 	expect(out, `certmesh: IKEv2`)
 	expect(out, `local public key authentication:`)
