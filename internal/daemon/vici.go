@@ -42,6 +42,10 @@ type viciState struct {
 	conns     []namedViciConn
 	shared    []viciShared
 	creds     viciCreds
+	// seen is each IKE_SA as the last event about it found it, so that
+	// the down events describe what went (viciEvent).
+	seenMu sync.Mutex
+	seen   map[uint32]ike.IKESAStatus
 }
 
 type namedViciConn struct {

@@ -478,6 +478,13 @@ func TestVICISwanctlCerts(t *testing.T) {
 	expect(text, `certmesh: #\d+, ESTABLISHED, IKEv2`)
 	expect(text, `certmesh-child: #\d+, reqid \d+, INSTALLED, TRANSPORT`)
 	expect(text, `certmesh: #\d+, DELETING, IKEv2`)
+	// The down event describes the CHILD_SA as it was, not from scratch.
+	expect(text, `certmesh-child: #\d+, reqid \d+, DELETING, TRANSPORT, ESP:AES_GCM_16-256`)
+	d.vici.seenMu.Lock()
+	if n := len(d.vici.seen); n != 0 {
+		t.Errorf("the event cache keeps %d IKE_SAs that are gone", n)
+	}
+	d.vici.seenMu.Unlock()
 }
 
 // TestStrongswanUnitLoadsSwanctl runs init/strongswan.service's

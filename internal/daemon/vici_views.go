@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -233,24 +234,66 @@ func (d *Daemon) viciEvent(ev ike.Event) {
 		return
 	}
 	now := time.Now()
-	// The SA as status shows it; an SA that is gone is described from
-	// the event.
-	sa := ike.IKESAStatus{Conn: ev.Conn, UniqueID: ev.IKEUniqueID, State: "DELETING", Local: ev.Local,
-		Remote: ev.Remote, LocalID: ev.LocalID, RemoteID: ev.RemoteID, SPIi: ev.SPIi, SPIr: ev.SPIr}
+	// The SA as status shows it. An SA or CHILD_SA that is gone is
+	// described as it was last seen (its counters, selectors, algorithms),
+	// else from the event.
+	sa, found := ike.IKESAStatus{}, false
 	for _, s := range d.engine.Status().IKESAs {
 		if s.UniqueID == ev.IKEUniqueID {
-			sa = s
+			sa, found = s, true
+		}
+	}
+	d.vici.seenMu.Lock()
+	if d.vici.seen == nil {
+		d.vici.seen = map[uint32]ike.IKESAStatus{}
+	}
+	last, seen := d.vici.seen[ev.IKEUniqueID]
+	switch {
+	case found:
+		d.vici.seen[ev.IKEUniqueID] = sa
+	case seen:
+		sa = last
+		sa.State = "DELETING"
+	default:
+		sa = ike.IKESAStatus{Conn: ev.Conn, UniqueID: ev.IKEUniqueID, State: "DELETING", Local: ev.Local,
+			Remote: ev.Remote, LocalID: ev.LocalID, RemoteID: ev.RemoteID, SPIi: ev.SPIi, SPIr: ev.SPIr}
+	}
+	if ev.Type == ike.EventIKEDown {
+		delete(d.vici.seen, ev.IKEUniqueID)
+	}
+	if ev.Type == ike.EventIKERekeyed {
+		var old uint32
+		if n, _ := fmt.Sscanf(ev.Reason, "replaces IKE_SA %d", &old); n == 1 {
+			delete(d.vici.seen, old)
+		}
+	}
+	d.vici.seenMu.Unlock()
+	childGone := false
+	if ev.ChildUniqueID != 0 && !slices.ContainsFunc(sa.Children, func(c ike.ChildSAStatus) bool { return c.UniqueID == ev.ChildUniqueID }) {
+		for _, c := range last.Children {
+			if c.UniqueID == ev.ChildUniqueID {
+				sa.Children = append(slices.Clone(sa.Children), c)
+				childGone = true
+			}
 		}
 	}
 	withChild := func() *vici.Message {
 		m := d.viciIKE(sa, now, true, ev.ChildUniqueID)
-		if cs := m.Section("child-sas"); cs.Len() == 0 && ev.ChildUniqueID != 0 {
+		cs := m.Section("child-sas")
+		if cs.Len() == 0 && ev.ChildUniqueID != 0 {
 			child := d.viciChildName(ev.Conn)
 			cs.SetSection(child+"-"+strconv.FormatUint(uint64(ev.ChildUniqueID), 10), vici.NewMessage().
 				Set("name", child).Set("uniqueid", strconv.FormatUint(uint64(ev.ChildUniqueID), 10)).
 				Set("reqid", strconv.FormatUint(uint64(ev.ReqID), 10)).Set("state", "DELETING").
 				Set("protocol", "ESP").Set("spi-in", fmt.Sprintf("%08x", ev.SPIIn)).
 				Set("spi-out", fmt.Sprintf("%08x", ev.SPIOut)))
+		}
+		if childGone || ev.Type == ike.EventChildDown {
+			for _, e := range cs.Entries() {
+				if e.Kind == vici.KindSection {
+					e.Section.Set("state", "DELETING")
+				}
+			}
 		}
 		return m
 	}
