@@ -412,10 +412,16 @@ func TestVICISwanctlCerts(t *testing.T) {
 		mon.Process.Kill()
 		mon.Wait()
 	})
-	// --monitor-sa registers before it prints anything; wait for its
-	// registration to reach the server.
-	waitFor(t, "swanctl --monitor-sa to connect", func() bool { return d.vici.srv.Clients() > 0 })
-	time.Sleep(200 * time.Millisecond)
+	// --monitor-sa registers for ike-updown and child-updown: wait until
+	// the server has them all.
+	waitFor(t, "swanctl --monitor-sa to register", func() bool {
+		for _, ev := range []string{"ike-updown", "child-updown"} {
+			if d.vici.srv.Registered(ev) == 0 {
+				return false
+			}
+		}
+		return true
+	})
 
 	out := swanctl("--load-all", "--noprompt")
 	expect(out, `loaded certificate from '.*x509ca/ca\.pem'`)
@@ -464,6 +470,14 @@ func TestVICISwanctlCerts(t *testing.T) {
 	// --monitor-sa saw the SA come up, be rekeyed and go down. It
 	// writes to a pipe through stdio's buffer, flushed when SIGINT ends
 	// it normally.
+	// The down events are published once the event goroutine has
+	// handled the IKE_SA's (it then forgets the SA); give swanctl a moment
+	// to read them.
+	waitFor(t, "the down events", func() bool {
+		d.vici.seenMu.Lock()
+		defer d.vici.seenMu.Unlock()
+		return len(d.vici.seen) == 0
+	})
 	time.Sleep(300 * time.Millisecond)
 	mon.Process.Signal(os.Interrupt)
 	select {

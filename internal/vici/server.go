@@ -116,6 +116,19 @@ func (s *Server) Clients() int {
 	return len(s.clients)
 }
 
+// Registered is the number of clients registered for event.
+func (s *Server) Registered(event string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for cl := range s.clients {
+		if cl.registered(event) {
+			n++
+		}
+	}
+	return n
+}
+
 // Serve accepts clients until ctx is done or Close is called, then closes
 // every client and waits for their goroutines.
 func (s *Server) Serve(ctx context.Context) error {
