@@ -283,6 +283,13 @@ func TestVICICreds(t *testing.T) {
 		}
 	}
 
+	// reauth=yes makes a new IKE_SA with a fresh IKE_AUTH.
+	_, ikeSPI, _ = childSPIs(d, "certmesh")
+	if _, err := call(t, s, "rekey", msg(t, "ike", "certmesh", "reauth", "yes")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the reauthentication", func() bool { _, n, ok := childSPIs(d, "certmesh"); return ok && n != ikeSPI })
+
 	// list-policies lists trap policies: none until the conn is installed.
 	if pols := streamed(t, s, "list-policies", "list-policy", nil); len(pols) != 0 {
 		t.Errorf("list-policies without traps: %v", pols)
