@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -349,6 +351,22 @@ func TestVICISwanctlCerts(t *testing.T) {
 	write("x509ca/ca.pem", certPEM(p.ca))
 	write("x509/moon.pem", certPEM(p.moon))
 	write("ecdsa/moon.key", keyPEM(t, p.moonKey))
+	// Keys no conn uses, in the other directories swanctl reads: an RSA
+	// key (PKCS#1) and an Ed25519 one (PKCS#8).
+	rsaKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("rsa/extra.key", pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(rsaKey)}))
+	_, edKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edDER, err := x509.MarshalPKCS8PrivateKey(edKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write("pkcs8/ed.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: edDER}))
 	write("swanctl.conf", []byte(`connections {
   certmesh {
     version = 2
@@ -434,6 +452,13 @@ func TestVICISwanctlCerts(t *testing.T) {
 	expect(out, `loaded certificate from '.*x509ca/ca\.pem'`)
 	expect(out, `loaded certificate from '.*x509/moon\.pem'`)
 	expect(out, `loaded ecdsa key from '.*ecdsa/moon\.key'`)
+	expect(out, `loaded rsa key from '.*rsa/extra\.key'`)
+	expect(out, `loaded \w+ key from '.*pkcs8/ed\.key'`)
+	d.vici.mu.Lock()
+	if n := len(d.vici.creds.keys); n != 3 {
+		t.Errorf("%d private keys loaded, want 3", n)
+	}
+	d.vici.mu.Unlock()
 	expect(out, `loaded connection 'certmesh'`)
 	out = swanctl("--list-certs")
 	expect(out, `subject: +"O=cygnet, CN=moon"`)
