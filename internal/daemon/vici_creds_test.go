@@ -330,7 +330,8 @@ func TestVICICreds(t *testing.T) {
 // --load-all of swanctl/x509ca, x509 and ecdsa and a conn with local.certs
 // and remote.cacerts (no remote.id: any identity the CA vouches for),
 // --list-certs, --list-conns, --initiate, --rekey of the CHILD_SA
-// and the IKE_SA (new SPIs in --list-sas), --load-creds --clear, and
+// and the IKE_SA (new SPIs in --list-sas), --load-creds --clear,
+// --install / --list-pols / --uninstall of a trap, and
 // --monitor-sa printing the SAs' up and down events as they happen.
 func TestVICISwanctlCerts(t *testing.T) {
 	requireSwanctl(t)
@@ -498,6 +499,17 @@ func TestVICISwanctlCerts(t *testing.T) {
 		t.Errorf("--list-pols shows a trap that is not installed:\n%s", gk)
 	}
 	expect(swanctl("--terminate", "--ike", "certmesh"), `terminate completed successfully`)
+	// An installed trap is listed by --list-pols.
+	expect(swanctl("--install", "--child", "certmesh-child"), `install completed successfully`)
+	out = swanctl("--list-pols")
+	expect(out, `certmesh/certmesh-child, TRANSPORT`)
+	expect(out, `local: +127\.0\.0\.1/32`)
+	expect(out, `remote: +127\.0\.0\.4/32`)
+	t.Logf("swanctl --list-pols:\n%s", out)
+	expect(swanctl("--uninstall", "--child", "certmesh-child"), `uninstall completed successfully`)
+	if d.engine.Routed("certmesh") || strings.Contains(swanctl("--list-pols"), "certmesh") {
+		t.Error("--uninstall left the trap")
+	}
 
 	// --monitor-sa saw the SA come up, be rekeyed and go down. It
 	// writes to a pipe through stdio's buffer, flushed when SIGINT ends
