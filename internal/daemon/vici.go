@@ -559,7 +559,9 @@ func (d *Daemon) viciInitiate(ctx context.Context, st *vici.Stream, req *vici.Me
 func (d *Daemon) viciTerminate(ctx context.Context, st *vici.Stream, req *vici.Message) *vici.Message {
 	var name string
 	var err error
-	ikeID, childID := req.Get("ike_id"), req.Get("child_id")
+	// charon's keys are ike-id and child-id; the underscore spelling is
+	// accepted too.
+	ikeID, childID := orString(req.Get("ike-id"), req.Get("ike_id")), orString(req.Get("child-id"), req.Get("child_id"))
 	switch {
 	case ikeID != "" || childID != "":
 		for _, sa := range d.engine.Status().IKESAs {
@@ -584,7 +586,13 @@ func (d *Daemon) viciTerminate(ctx context.Context, st *vici.Stream, req *vici.M
 	if err != nil {
 		return fail("%v", err)
 	}
-	if !d.ikeUp(name) {
+	matches := 0
+	for _, sa := range d.engine.Status().IKESAs {
+		if sa.Conn == name {
+			matches++
+		}
+	}
+	if matches == 0 {
 		return fail("no matching SAs to terminate found")
 	}
 	controlLog(st, "IKE", name, 0, "deleting IKE_SA %s", name)
@@ -604,7 +612,7 @@ func (d *Daemon) viciTerminate(ctx context.Context, st *vici.Stream, req *vici.M
 		return fail("terminating '%s' failed: %v", name, err)
 	}
 	controlLog(st, "IKE", name, 0, "IKE_SA %s deleted", name)
-	return ok()
+	return ok().Set("matches", strconv.Itoa(matches)).Set("terminated", strconv.Itoa(matches))
 }
 
 func (d *Daemon) ikeUp(name string) bool {

@@ -153,6 +153,9 @@ func (d *Daemon) viciCredHandlers(s *vici.Server) {
 	s.Handle("rekey", d.viciRekey)
 	s.Handle("list-policies", d.viciListPols)
 	s.Handle("list-certs", d.viciListCerts)
+	// cygnet keeps no certificate cache (no fetched CRLs or OCSP
+	// responses): there is nothing to flush.
+	s.Handle("flush-certs", func(context.Context, *vici.Stream, *vici.Message) *vici.Message { return ok() })
 }
 
 // viciListCerts streams a list-cert event per X.509 certificate the
@@ -410,8 +413,11 @@ func (d *Daemon) viciListPols(_ context.Context, st *vici.Stream, req *vici.Mess
 	if req.Get("trap") != "yes" && (req.Get("drop") == "yes" || req.Get("pass") == "yes") {
 		return vici.NewMessage() // only shunts asked for: cygnet has none
 	}
-	filter := req.Get("child")
+	filter, ikeFilter := req.Get("child"), req.Get("ike")
 	for _, name := range d.engine.RoutedNames() {
+		if ikeFilter != "" && ikeFilter != name {
+			continue
+		}
 		c := d.connByName(name)
 		if c == nil {
 			continue

@@ -329,8 +329,9 @@ func TestVICICreds(t *testing.T) {
 // TestVICISwanctlCerts drives swanctl 5.9.8 with a certificate mesh:
 // --load-all of swanctl/x509ca, x509 and ecdsa and a conn with local.certs
 // and remote.cacerts (no remote.id: any identity the CA vouches for),
-// --list-certs, --list-conns, --initiate, --rekey of the CHILD_SA
-// and the IKE_SA (new SPIs in --list-sas), --load-creds --clear,
+// --list-certs, --list-conns, --initiate, --rekey of the CHILD_SA (by
+// name and --child-id) and the IKE_SA (new SPIs in --list-sas, also
+// --ike-id), --terminate --ike-id, --load-creds --clear,
 // --install / --list-pols / --uninstall of a trap, and
 // --monitor-sa printing the SAs' up and down events as they happen.
 func TestVICISwanctlCerts(t *testing.T) {
@@ -484,6 +485,19 @@ func TestVICISwanctlCerts(t *testing.T) {
 	out = swanctl("--list-sas")
 	expect(out, fmt.Sprintf(`(?m)^\s+in  %08x,`, spi))
 	expect(out, `certmesh-child: #\d+, reqid \d+, INSTALLED, TRANSPORT`)
+	// By unique id: --list-sas --ike-id and --rekey --child-id.
+	var ikeUID, childUID uint32
+	for _, sa := range d.engine.Status().IKESAs {
+		if sa.Conn == "certmesh" && len(sa.Children) == 1 {
+			ikeUID, childUID = sa.UniqueID, sa.Children[0].UniqueID
+		}
+	}
+	expect(swanctl("--list-sas", "--ike-id", fmt.Sprint(ikeUID)), fmt.Sprintf(`certmesh: #%d, ESTABLISHED`, ikeUID))
+	if out := swanctl("--list-sas", "--ike-id", fmt.Sprint(ikeUID+100)); strings.Contains(out, "certmesh") {
+		t.Errorf("--list-sas --ike-id of another SA lists certmesh:\n%s", out)
+	}
+	expect(swanctl("--rekey", "--child-id", fmt.Sprint(childUID)), `rekey completed successfully`)
+	waitFor(t, "the CHILD_SA rekey by id", func() bool { n, _, ok := childSPIs(d, "certmesh"); return ok && n != spi })
 	expect(swanctl("--rekey", "--ike", "certmesh"), `rekey completed successfully`)
 	waitFor(t, "the IKE_SA rekey", func() bool { _, n, ok := childSPIs(d, "certmesh"); return ok && n != ikeSPI })
 	_, ikeSPI, _ = childSPIs(d, "certmesh")
@@ -498,7 +512,15 @@ func TestVICISwanctlCerts(t *testing.T) {
 	if gk := swanctl("--list-pols"); strings.Contains(gk, "certmesh") {
 		t.Errorf("--list-pols shows a trap that is not installed:\n%s", gk)
 	}
-	expect(swanctl("--terminate", "--ike", "certmesh"), `terminate completed successfully`)
+	for _, sa := range d.engine.Status().IKESAs {
+		if sa.Conn == "certmesh" {
+			ikeUID = sa.UniqueID
+		}
+	}
+	expect(swanctl("--terminate", "--ike-id", fmt.Sprint(ikeUID)), `terminate completed successfully`)
+	if d.ikeUp("certmesh") {
+		t.Error("--terminate --ike-id left the IKE_SA")
+	}
 	// An installed trap is listed by --list-pols.
 	expect(swanctl("--install", "--child", "certmesh-child"), `install completed successfully`)
 	out = swanctl("--list-pols")

@@ -130,7 +130,7 @@ func (d *Daemon) viciIKE(sa ike.IKESAStatus, now time.Time, withChildren bool, o
 }
 
 func (d *Daemon) viciListSAs(_ context.Context, st *vici.Stream, req *vici.Message) *vici.Message {
-	filter, idFilter := req.Get("ike"), req.Get("ike_id")
+	filter, idFilter := req.Get("ike"), orString(req.Get("ike-id"), req.Get("ike_id"))
 	now := time.Now()
 	for _, sa := range d.engine.Status().IKESAs {
 		if filter != "" && sa.Conn != filter {
