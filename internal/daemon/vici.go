@@ -556,62 +556,104 @@ func (d *Daemon) viciInitiate(ctx context.Context, st *vici.Stream, req *vici.Me
 	return ok()
 }
 
+// viciTerminate deletes, as charon does, a CHILD_SA by unique id
+// (child-id) or every CHILD_SA of a config (child, leaving the IKE_SA up),
+// or an IKE_SA by unique id (ike-id) or every IKE_SA of a config (ike).
 func (d *Daemon) viciTerminate(ctx context.Context, st *vici.Stream, req *vici.Message) *vici.Message {
-	var name string
-	var err error
 	// charon's keys are ike-id and child-id; the underscore spelling is
 	// accepted too.
-	ikeID, childID := orString(req.Get("ike-id"), req.Get("ike_id")), orString(req.Get("child-id"), req.Get("child_id"))
-	switch {
-	case ikeID != "" || childID != "":
-		for _, sa := range d.engine.Status().IKESAs {
-			if ikeID == strconv.FormatUint(uint64(sa.UniqueID), 10) {
-				name = sa.Conn
-			}
-			for _, ch := range sa.Children {
-				if childID == strconv.FormatUint(uint64(ch.UniqueID), 10) {
-					name = sa.Conn
+	parseID := func(keys ...string) (uint32, error) {
+		for _, k := range keys {
+			if v := req.Get(k); v != "" {
+				n, err := strconv.ParseUint(v, 10, 32)
+				if err != nil || n == 0 {
+					return 0, fmt.Errorf("%s: %q is not a unique id", k, v)
 				}
+				return uint32(n), nil
 			}
 		}
-		if name == "" {
-			return fail("no matching SA found")
-		}
-	default:
-		if name, err = d.viciConnOfChild(req.Get("child"), req.Get("ike")); err != nil {
-			return fail("%v", err)
-		}
+		return 0, nil
+	}
+	ikeID, err := parseID("ike-id", "ike_id")
+	if err != nil {
+		return fail("%v", err)
+	}
+	childID, err := parseID("child-id", "child_id")
+	if err != nil {
+		return fail("%v", err)
 	}
 	timeout, async, err := viciTimeout(req, 30*time.Second)
 	if err != nil {
 		return fail("%v", err)
 	}
+	var name, what string
+	var uid uint32
 	matches := 0
-	for _, sa := range d.engine.Status().IKESAs {
-		if sa.Conn == name {
-			matches++
+	var run func(context.Context) error
+	status := d.engine.Status().IKESAs
+	switch child := req.Get("child"); {
+	case childID != 0:
+		for _, sa := range status {
+			for _, ch := range sa.Children {
+				if ch.UniqueID == childID {
+					name, uid, matches = sa.Conn, sa.UniqueID, 1
+				}
+			}
 		}
+		what = fmt.Sprintf("CHILD_SA %s{%d}", d.viciChildName(name), childID)
+		run = func(c context.Context) error { _, err := d.engine.TerminateChild(c, "", childID); return err }
+	case ikeID != 0:
+		for _, sa := range status {
+			if sa.UniqueID == ikeID {
+				name, uid, matches = sa.Conn, ikeID, 1
+			}
+		}
+		what = fmt.Sprintf("IKE_SA %s[%d]", name, ikeID)
+		run = func(c context.Context) error { _, err := d.engine.TerminateIKE(c, ikeID); return err }
+	case child != "":
+		if name, err = d.viciConnOfChild(child, req.Get("ike")); err != nil {
+			return fail("%v", err)
+		}
+		for _, sa := range status {
+			if sa.Conn == name {
+				matches += len(sa.Children)
+				uid = sa.UniqueID
+			}
+		}
+		what = "CHILD_SA " + child
+		run = func(c context.Context) error { _, err := d.engine.TerminateChild(c, name, 0); return err }
+	default:
+		if name, err = d.viciConnOfChild("", req.Get("ike")); err != nil {
+			return fail("%v", err)
+		}
+		for _, sa := range status {
+			if sa.Conn == name {
+				matches++
+				uid = sa.UniqueID
+			}
+		}
+		what = "IKE_SA " + name
+		run = func(c context.Context) error { return d.engine.Terminate(c, name) }
 	}
 	if matches == 0 {
 		return fail("no matching SAs to terminate found")
 	}
-	controlLog(st, "IKE", name, 0, "deleting IKE_SA %s", name)
+	controlLog(st, "IKE", name, uid, "deleting %s", what)
 	if async {
-		timeout = 30 * time.Second
 		go func() {
-			tctx, cancel := context.WithTimeout(context.Background(), timeout)
+			tctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			d.engine.Terminate(tctx, name)
+			run(tctx)
 		}()
-		return ok()
+		return ok().Set("matches", strconv.Itoa(matches))
 	}
 	tctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	if err := d.engine.Terminate(tctx, name); err != nil {
-		controlLog(st, "IKE", name, 0, "%v", err)
-		return fail("terminating '%s' failed: %v", name, err)
+	if err := run(tctx); err != nil {
+		controlLog(st, "IKE", name, uid, "%v", err)
+		return fail("terminating %s failed: %v", what, err).Set("matches", strconv.Itoa(matches)).Set("terminated", "0")
 	}
-	controlLog(st, "IKE", name, 0, "IKE_SA %s deleted", name)
+	controlLog(st, "IKE", name, uid, "%s deleted", what)
 	return ok().Set("matches", strconv.Itoa(matches)).Set("terminated", strconv.Itoa(matches))
 }
 

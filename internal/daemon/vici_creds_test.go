@@ -158,7 +158,8 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // CA (and refuses a leaf flagged CA), a certificate-authenticated conn
 // comes up against a peer that checks moon's certificate, rekey of the
 // CHILD_SA and of the IKE_SA by name and by unique id replace their
-// SPIs, unload-key and clear-creds drop what was loaded, and a conn then
+// SPIs, terminate by child-id leaves the IKE_SA and by ike-id takes it,
+// unload-key and clear-creds drop what was loaded, and a conn then
 // fails for want of its key.
 func TestVICICreds(t *testing.T) {
 	p := newTestPKI(t)
@@ -295,6 +296,38 @@ func TestVICICreds(t *testing.T) {
 	// list-policies lists trap policies: none until the conn is installed.
 	if pols := streamed(t, s, "list-policies", "list-policy", nil); len(pols) != 0 {
 		t.Errorf("list-policies without traps: %v", pols)
+	}
+
+	// terminate by child-id deletes the CHILD_SA only; by ike-id the
+	// IKE_SA; initiate brings the conn back.
+	var ikeUID uint32
+	for _, sa := range d.engine.Status().IKESAs {
+		if sa.Conn == "certmesh" && len(sa.Children) == 1 {
+			ikeUID, childUID = sa.UniqueID, sa.Children[0].UniqueID
+		}
+	}
+	if _, err := call(t, s, "terminate", msg(t, "child-id", "99999")); err == nil {
+		t.Error("terminate of an unknown child-id succeeded")
+	}
+	if tm, err := call(t, s, "terminate", msg(t, "child-id", fmt.Sprint(childUID), "timeout", "10000")); err != nil || tm.Get("terminated") != "1" {
+		t.Fatalf("terminate child-id: %v %v", tm, err)
+	}
+	for _, sa := range d.engine.Status().IKESAs {
+		if sa.UniqueID == ikeUID && (sa.State != "ESTABLISHED" || len(sa.Children) != 0) {
+			t.Errorf("after terminate child-id the IKE_SA is %s with %d CHILD_SAs", sa.State, len(sa.Children))
+		}
+	}
+	if !d.ikeUp("certmesh") {
+		t.Error("terminate child-id took the IKE_SA down")
+	}
+	if _, err := call(t, s, "terminate", msg(t, "ike-id", fmt.Sprint(ikeUID), "timeout", "10000")); err != nil {
+		t.Fatal(err)
+	}
+	if d.ikeUp("certmesh") {
+		t.Error("terminate ike-id left the IKE_SA")
+	}
+	if _, err := call(t, s, "initiate", msg(t, "child", "certmesh-child", "timeout", "20000")); err != nil {
+		t.Fatal(err)
 	}
 
 	if _, err := call(t, s, "unload-key", msg(t, "id", "00"+wantID[2:])); err == nil && wantID[:2] != "00" {
