@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/cygnet-ipsec/cygnet/config"
+	"github.com/cygnet-ipsec/cygnet/ike"
 	"github.com/cygnet-ipsec/cygnet/internal/vici"
 )
 
@@ -106,7 +107,22 @@ func CheckSwanctl(dir string, ipsecConns []string) SwanctlCheck {
 					add(config.Error, s.Pos, section, "secret", "missing")
 					continue
 				}
-				out.Secrets++
+				bad := false
+				for _, st := range s.Settings {
+					switch {
+					case st.Key == "secret":
+					case st.Key == "id" || strings.HasPrefix(st.Key, "id-"):
+						if _, err := ike.ParseIdentity(st.Value); err != nil {
+							add(config.Error, st.Pos, section, st.Key, "%v", err)
+							bad = true
+						}
+					default:
+						add(config.Warning, st.Pos, section, st.Key, "unknown key, ignored by swanctl")
+					}
+				}
+				if !bad {
+					out.Secrets++
+				}
 			case strings.HasPrefix(s.Name, "private"), strings.HasPrefix(s.Name, "rsa"),
 				strings.HasPrefix(s.Name, "ecdsa"), strings.HasPrefix(s.Name, "pkcs8"), strings.HasPrefix(s.Name, "pkcs12"):
 				// Passphrases for swanctl's key files: swanctl uses them.

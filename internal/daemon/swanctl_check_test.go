@@ -64,6 +64,10 @@ secrets {
   eap-carol {
     secret = "y"
   }
+  ike-bad {
+    id = @
+    secret = "z"
+  }
 }
 `)
 	write("conf.d/cert.conf", `certconn {
@@ -106,6 +110,7 @@ broken {
 		main + ":42: error: secrets.eap-carol: only IKE shared keys are supported; load-shared refuses eap secrets",
 		inc + ":4: error: connections.certconn: local.certs: cannot read " + filepath.Join(dir, "x509/missing.pem"),
 		inc + ":9: error: connections.certconn: children.c.esp_proposals:",
+		main + ":46: error: secrets.ike-bad: id: ike: empty FQDN identity",
 		inc + ":14: error: unexpected",
 	} {
 		if !strings.Contains(text, want) {
