@@ -505,6 +505,7 @@ func TestVICISwanctlCerts(t *testing.T) {
 	expect(out, `certs: +O=cygnet, CN=moon`)
 	expect(out, `remote public key authentication:`)
 	expect(out, `remote public key authentication:\n\s+id: %any`)
+	expect(out, `cacerts: +O=cygnet, CN=test CA`)
 	expect(swanctl("--initiate", "--child", "certmesh-child"), `initiate completed successfully`)
 	spi, ikeSPI, up := childSPIs(d, "certmesh")
 	if !up {

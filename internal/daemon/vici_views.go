@@ -203,6 +203,9 @@ func (d *Daemon) viciListConns(_ context.Context, st *vici.Stream, req *vici.Mes
 			if side.ep.Cert != nil {
 				a.SetList("certs", []string{certView(side.ep, id)})
 			}
+			if side.ep.CA != nil {
+				a.SetList("cacerts", []string{certDN(side.ep.CA)})
+			}
 			m.SetSection(side.key, a)
 		}
 		child := d.viciChildName(c.Name)
