@@ -540,6 +540,18 @@ func TestVICISwanctlCerts(t *testing.T) {
 		t.Errorf("--rekey of an unknown conn succeeded:\n%s", out)
 	}
 
+	// --load-creds unloads a key whose file is gone (get-keys, then
+	// unload-key of what it did not load again).
+	if err := os.Remove(filepath.Join(dir, "rsa/extra.key")); err != nil {
+		t.Fatal(err)
+	}
+	swanctl("--load-creds", "--noprompt")
+	d.vici.mu.Lock()
+	if n := len(d.vici.creds.keys); n != 2 {
+		t.Errorf("after --load-creds without rsa/extra.key: %d private keys, want 2", n)
+	}
+	d.vici.mu.Unlock()
+
 	// --load-creds --clear drops and reloads the same credentials.
 	out = swanctl("--load-creds", "--clear", "--noprompt")
 	expect(out, `loaded ecdsa key from`)
