@@ -54,6 +54,17 @@ func TestInstallRefusesPackageFiles(t *testing.T) {
 			t.Errorf("not installed: %s", f)
 		}
 	}
+	// strongswan.service is Debian 12's (cygnet, then swanctl --load-all);
+	// strongswan-starter.service stays the ipsec.conf-only unit.
+	unit, _ := os.ReadFile(filepath.Join(dest, "lib/systemd/system/strongswan.service"))
+	for _, want := range []string{"ExecStart=/usr/sbin/ipsec start --nofork", "swanctl --load-all --noprompt", "Conflicts=strongswan-starter.service"} {
+		if !strings.Contains(string(unit), want) {
+			t.Errorf("installed strongswan.service lacks %q", want)
+		}
+	}
+	if starter, _ := os.ReadFile(filepath.Join(dest, "lib/systemd/system/strongswan-starter.service")); strings.Contains(string(starter), "swanctl") {
+		t.Error("strongswan-starter.service runs swanctl")
+	}
 	if l, _ := os.Readlink(filepath.Join(dest, "usr", "sbin", "ipsec")); l != "cygnet" {
 		t.Errorf("ipsec -> %q, want cygnet", l)
 	}
