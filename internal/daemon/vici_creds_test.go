@@ -540,6 +540,12 @@ func TestVICISwanctlCerts(t *testing.T) {
 		t.Errorf("--rekey of an unknown conn succeeded:\n%s", out)
 	}
 
+	// --reload-settings re-reads strongswan.conf; the SAs stay.
+	swanctl("--reload-settings") // silent on success, exit 1 on failure
+	if !d.ikeUp("certmesh") {
+		t.Error("--reload-settings took the SA down")
+	}
+
 	// --load-creds unloads a key whose file is gone (get-keys, then
 	// unload-key of what it did not load again).
 	if err := os.Remove(filepath.Join(dir, "rsa/extra.key")); err != nil {
