@@ -126,11 +126,15 @@ func (sa *ikeSA) newSuccessor(initiator bool) (*ikeSA, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Registered, n is in the engine's list that Status locks and reads:
+	// its fields change under its own lock from here on.
+	n.mu.Lock()
 	if initiator {
 		n.spiI = spi
 	} else {
 		n.spiR = spi
 	}
+	n.mu.Unlock()
 	return n, nil
 }
 
@@ -296,8 +300,11 @@ func (sa *ikeSA) onIKERekeyResponse(r *ikeRekey, ps message.Payloads) {
 		fail(err.Error())
 		return
 	}
-	n.spiR = beUint64(sap.Proposals[0].SPI)
-	if n.spiR == 0 {
+	spiR := beUint64(sap.Proposals[0].SPI)
+	n.mu.Lock()
+	n.spiR = spiR
+	n.mu.Unlock()
+	if spiR == 0 {
 		fail("zero SPI")
 		return
 	}
@@ -381,8 +388,11 @@ func (sa *ikeSA) handleIKERekey(h message.Header, raw []byte, ps message.Payload
 		notify(message.NoProposalChosen, nil)
 		return
 	}
+	n.mu.Lock()
 	n.spiI = beUint64(chosen.SPI)
-	chosen.SPI = putUint64(n.spiR)
+	spiR := n.spiR
+	n.mu.Unlock()
+	chosen.SPI = putUint64(spiR)
 	if err := sa.completeSuccessor(n, st, chosen, gir, bytes.Clone(np.Data), nr); err != nil {
 		n.destroyQuiet()
 		notify(message.NoProposalChosen, nil)
