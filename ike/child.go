@@ -461,10 +461,12 @@ func childLimits(c *Connection) xfrm.Limits {
 // childUp records an installed CHILD_SA and reports it.
 func (sa *ikeSA) childUp(ch *childSA) {
 	sa.children = append(sa.children, ch)
-	sa.logAt(slog.LevelInfo, "ike: CHILD_SA established", "child_id", ch.uid, "reqid", fmt.Sprintf("%#x", ch.reqid),
-		"spi_in", fmt.Sprintf("%08x", ch.spiIn), "spi_out", fmt.Sprintf("%08x", ch.spiOut),
-		"proposal", suite.FormatStatus(ch.proposal), "ts_local", tsString(ch.tsLocal), "ts_remote", tsString(ch.tsRemote),
-		"local_id", sa.localID.String(), "remote_id", sa.remoteID.String())
+	if sa.logs(slog.LevelInfo) {
+		sa.logAt(slog.LevelInfo, "ike: CHILD_SA established", "child_id", ch.uid, "reqid", fmt.Sprintf("%#x", ch.reqid),
+			"spi_in", fmt.Sprintf("%08x", ch.spiIn), "spi_out", fmt.Sprintf("%08x", ch.spiOut),
+			"proposal", suite.FormatStatus(ch.proposal), "ts_local", tsString(ch.tsLocal), "ts_remote", tsString(ch.tsRemote),
+			"local_id", sa.localID.String(), "remote_id", sa.remoteID.String())
+	}
 	sa.event(Event{Type: EventChildUp, ChildUniqueID: ch.uid, SPIIn: ch.spiIn, SPIOut: ch.spiOut, ReqID: ch.reqid})
 	sa.armChildTimers(ch)
 }
@@ -490,8 +492,10 @@ func (sa *ikeSA) removeChild(ch *childSA, reason string) {
 		sa.logAt(slog.LevelInfo, "ike: rekeyed CHILD_SA removed", "child_id", ch.uid, "spi_in", fmt.Sprintf("%08x", ch.spiIn), "spi_out", fmt.Sprintf("%08x", ch.spiOut), "reason", reason)
 		return
 	}
-	sa.logAt(slog.LevelInfo, "ike: CHILD_SA deleted", "child_id", ch.uid, "spi_in", fmt.Sprintf("%08x", ch.spiIn), "spi_out", fmt.Sprintf("%08x", ch.spiOut),
-		"local_id", sa.localID.String(), "remote_id", sa.remoteID.String(), "reason", reason)
+	if sa.logs(slog.LevelInfo) {
+		sa.logAt(slog.LevelInfo, "ike: CHILD_SA deleted", "child_id", ch.uid, "spi_in", fmt.Sprintf("%08x", ch.spiIn), "spi_out", fmt.Sprintf("%08x", ch.spiOut),
+			"local_id", sa.localID.String(), "remote_id", sa.remoteID.String(), "reason", reason)
+	}
 	sa.event(Event{Type: EventChildDown, ChildUniqueID: ch.uid, SPIIn: ch.spiIn, SPIOut: ch.spiOut, ReqID: ch.reqid, Reason: reason})
 }
 

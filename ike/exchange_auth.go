@@ -260,8 +260,10 @@ func (sa *ikeSA) establish() {
 		sa.e.mu.Unlock()
 		sa.isHalfOpen = false
 	}
-	sa.logAt(slog.LevelInfo, "ike: IKE_SA established", "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(),
-		"proposal", suite.Format(sa.proposal), "auth", sa.remoteAuth.String())
+	if sa.logs(slog.LevelInfo) {
+		sa.logAt(slog.LevelInfo, "ike: IKE_SA established", "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(),
+			"proposal", suite.Format(sa.proposal), "auth", sa.remoteAuth.String())
+	}
 	sa.event(Event{Type: EventIKEUp})
 }
 

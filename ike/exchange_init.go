@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha1"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -46,13 +47,24 @@ func encrTransforms(es []Encr) []message.Transform {
 
 // natHash is the NAT_DETECTION_*_IP data (RFC 7296 2.23):
 // SHA-1(SPIi | SPIr | IP | port).
+// The input is assembled in one stack buffer and hashed with sha1.Sum, so
+// that the only allocation is the result (a handshake computes eight).
 func natHash(spiI, spiR uint64, ap netip.AddrPort) []byte {
-	h := sha1.New()
-	h.Write(putUint64(spiI))
-	h.Write(putUint64(spiR))
-	h.Write(ap.Addr().Unmap().AsSlice())
-	h.Write([]byte{byte(ap.Port() >> 8), byte(ap.Port())})
-	return h.Sum(nil)
+	var b [8 + 8 + 16 + 2]byte
+	binary.BigEndian.PutUint64(b[0:], spiI)
+	binary.BigEndian.PutUint64(b[8:], spiR)
+	n := 16
+	switch a := ap.Addr().Unmap(); {
+	case a.Is4():
+		a4 := a.As4()
+		n += copy(b[n:], a4[:])
+	case a.Is6():
+		a16 := a.As16()
+		n += copy(b[n:], a16[:])
+	}
+	binary.BigEndian.PutUint16(b[n:], ap.Port())
+	sum := sha1.Sum(b[:n+2])
+	return append([]byte(nil), sum[:]...)
 }
 
 // natNotifies returns our NAT detection notifications for a message from
@@ -150,7 +162,9 @@ func (e *Engine) startInitiatorOf(c *Connection, old *ikeSA) (<-chan error, erro
 	defer sa.unlock()
 	sa.spiI = spi
 	sa.waiters = append(sa.waiters, wait)
-	sa.logAt(slog.LevelInfo, "ike: initiating IKE_SA", "proposals", suite.FormatList(offer))
+	if sa.logs(slog.LevelInfo) {
+		sa.logAt(slog.LevelInfo, "ike: initiating IKE_SA", "proposals", suite.FormatList(offer))
+	}
 	sa.sendInit()
 	return wait, nil
 }
@@ -291,7 +305,9 @@ func (sa *ikeSA) onInitResponse(m *message.Message, ps message.Payloads) {
 		sa.local = netip.AddrPortFrom(sa.local.Addr(), portNATT)
 		sa.remote = netip.AddrPortFrom(sa.remote.Addr(), portNATT)
 	}
-	sa.logAt(slog.LevelInfo, "ike: IKE_SA_INIT done", "proposal", suite.Format(sa.proposal), "nat_local", sa.natLocal, "nat_remote", sa.natRemote)
+	if sa.logs(slog.LevelInfo) {
+		sa.logAt(slog.LevelInfo, "ike: IKE_SA_INIT done", "proposal", suite.Format(sa.proposal), "nat_local", sa.natLocal, "nat_remote", sa.natRemote)
+	}
 	sa.state = stateAuthSent
 	sa.sendAuth()
 }
@@ -508,7 +524,9 @@ func (e *Engine) handleInitRequest(p Packet, h message.Header) {
 	}
 	sa.initResp = raw
 	sa.send(raw)
-	sa.logAt(slog.LevelInfo, "ike: IKE_SA_INIT answered", "proposal", suite.Format(chosen), "nat_local", sa.natLocal, "nat_remote", sa.natRemote)
+	if sa.logs(slog.LevelInfo) {
+		sa.logAt(slog.LevelInfo, "ike: IKE_SA_INIT answered", "proposal", suite.Format(chosen), "nat_local", sa.natLocal, "nat_remote", sa.natRemote)
+	}
 	sa.halfTimer = e.clock.AfterFunc(halfOpenTimeout, func() {
 		sa.lock()
 		defer sa.unlock()

@@ -175,6 +175,13 @@ func (sa *ikeSA) connName() string {
 	return ""
 }
 
+// logs reports whether the engine logs at level. Calls of logAt whose
+// arguments format values (fmt.Sprintf, String, Format) test it first:
+// the arguments are evaluated, and allocated, before logAt can return.
+func (sa *ikeSA) logs(level slog.Level) bool {
+	return sa.e.log.Enabled(context.Background(), level)
+}
+
 // logAt logs msg with the SA's identifying attributes when the level is
 // enabled (building them costs more than a handshake's other allocations).
 func (sa *ikeSA) logAt(level slog.Level, msg string, args ...any) {
@@ -678,7 +685,9 @@ func (sa *ikeSA) destroy(reason string, err error) {
 		// SA as the daemon sees it goes on (EventIKERekeyed).
 		sa.logAt(slog.LevelInfo, "ike: IKE_SA removed after rekey", "reason", reason)
 	} else if wasUp {
-		sa.logAt(slog.LevelInfo, "ike: IKE_SA deleted", "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(), "reason", reason)
+		if sa.logs(slog.LevelInfo) {
+			sa.logAt(slog.LevelInfo, "ike: IKE_SA deleted", "local_id", sa.localID.String(), "remote_id", sa.remoteID.String(), "reason", reason)
+		}
 		sa.event(Event{Type: EventIKEDown, Reason: reason})
 	} else if sa.initiator {
 		sa.logAt(slog.LevelInfo, "ike: IKE_SA failed", "reason", reason)
