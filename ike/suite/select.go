@@ -87,11 +87,34 @@ type byType [message.TransformESN + 1][]message.Transform
 // split groups p's transforms by type; ok is false for an unknown type.
 // With keepSupported only transforms cygnet implements for p's protocol
 // (and the NONE values) are kept.
+//
+// The groups share one backing array (counted first), so that a split
+// costs one allocation rather than one per type.
 func split(p message.Proposal, keepSupported bool) (b byType, ok bool) {
+	var count [len(b)]int
+	total := 0
 	for _, t := range p.Transforms {
 		if t.Type < message.TransformENCR || t.Type > message.TransformESN {
-			return b, false
+			return byType{}, false
 		}
+		if keepSupported && !isNone(t) && !Supported(p.Protocol, t) {
+			continue
+		}
+		count[t.Type]++
+		total++
+	}
+	if total == 0 {
+		return b, true
+	}
+	all := make([]message.Transform, total)
+	off := 0
+	for i, n := range count {
+		if n > 0 {
+			b[i] = all[off : off : off+n]
+			off += n
+		}
+	}
+	for _, t := range p.Transforms {
 		if keepSupported && !isNone(t) && !Supported(p.Protocol, t) {
 			continue
 		}
