@@ -16,6 +16,8 @@ import (
 	"math/big"
 	"net"
 	"net/netip"
+	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -426,6 +428,38 @@ func TestReason(t *testing.T) {
 	} {
 		if got := Reason(c.err); got != c.want {
 			t.Errorf("%v: %s, want %s", c.err, got, c.want)
+		}
+	}
+}
+
+// TestRunLoopbackReport prints reports of larger loopback runs, generator
+// and responder sharing this process and its CPUs, when
+// CYGNET_BENCH_SAS is set (e.g. 2000); it asserts completions only.
+func TestRunLoopbackReport(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("CYGNET_BENCH_SAS"))
+	if n <= 0 {
+		t.Skip("set CYGNET_BENCH_SAS to run")
+	}
+	for _, inflight := range []int{1, 16, 64} {
+		for _, prop := range []string{"x25519", "ecp384"} {
+			tr, _, _ := startResponder(t, Presets[prop])
+			srcs, err := ParseSources("127.1.0.0/16", n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := Run(context.Background(), Options{
+				Target: netip.MustParseAddr("127.0.0.1"), Port: tr.port(), NATPort: tr.port(),
+				Sources: srcs, SAs: n, Inflight: inflight, IKE: prop, PSK: testPSK, Delete: true,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b bytes.Buffer
+			r.WriteText(&b)
+			t.Logf("\n%s", b.String())
+			if r.Completed != n {
+				t.Errorf("completed %d of %d: %v", r.Completed, n, r.Examples)
+			}
 		}
 	}
 }
