@@ -35,6 +35,12 @@ type Agent struct {
 	LeaseTTL int64
 	// Kernel, when set, carries the store's bypass policies (bypass.go).
 	Kernel PolicyKernel
+	// RoundTimeout bounds one reconcile round (store calls and the
+	// daemon's commands); 30 s when zero.
+	RoundTimeout time.Duration
+	// OnRound, when set, is called after every reconcile round with its
+	// error (nil when it succeeded), for observers and tests.
+	OnRound func(error)
 
 	mu      sync.Mutex
 	applied bool // the daemon loaded our files at least once
@@ -43,6 +49,32 @@ type Agent struct {
 	metrics *metrics
 	bypass  map[bypassKey]xfrm.Policy // installed store bypass policies
 	lastErr string                    // the last reconcile error logged
+	conns   []string                  // peers with a conn in the applied files
+}
+
+// heldPeers are the peers whose pair must not be routed yet: in a routed
+// or enforced phase, those that have not reported a conn back to this
+// node (a member that joined a moment ago, or this node being new). The
+// cluster-wide rollout has every node load every conn before any routes;
+// this applies the same rule to each pair that appears later.
+func (a *Agent) heldPeers(ctx context.Context, nodes []Node, d Desired) (map[string]bool, error) {
+	if d.Phase != PhaseRouted && d.Phase != PhaseEnforced {
+		return nil, nil
+	}
+	obs, err := a.Store.Observed(ctx)
+	if err != nil {
+		return nil, err
+	}
+	held := map[string]bool{}
+	for _, n := range nodes {
+		if n.Name == a.NC.Name {
+			continue
+		}
+		if !slices.Contains(obs[n.Name].Conns, a.NC.Name) {
+			held[n.Name] = true
+		}
+	}
+	return held, nil
 }
 
 func (a *Agent) log() *slog.Logger {
@@ -113,6 +145,9 @@ func (a *Agent) loop(ctx context.Context, wch clientv3.WatchChan, tick <-chan ti
 // when rounds succeed again.
 func (a *Agent) round(ctx context.Context) error {
 	err := a.Reconcile(ctx)
+	if a.OnRound != nil {
+		a.OnRound(err)
+	}
 	msg := ""
 	if err != nil && !errors.Is(err, ErrRemoved) && ctx.Err() == nil {
 		msg = err.Error()
@@ -158,7 +193,11 @@ func (a *Agent) keepAlive(ctx context.Context) {
 // Reconcile runs one round. Errors reading the store leave everything as
 // it is.
 func (a *Agent) Reconcile(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	limit := a.RoundTimeout
+	if limit <= 0 {
+		limit = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	d, rev, err := a.Store.Desired(ctx)
 	if err != nil {
@@ -189,7 +228,12 @@ func (a *Agent) Reconcile(ctx context.Context) error {
 		return ErrRemoved
 	}
 	a.tendStore(ctx)
-	files, err := a.render(*self, nodes, d)
+	held, err := a.heldPeers(ctx, nodes, d)
+	if err != nil {
+		a.count("store_errors")
+		return err
+	}
+	files, err := a.render(*self, nodes, d, held)
 	if err != nil {
 		return err
 	}
@@ -205,6 +249,18 @@ func (a *Agent) Reconcile(ctx context.Context) error {
 		a.report(ctx, d, err)
 		return err
 	}
+	var conns []string
+	if d.Phase != PhaseOff {
+		for _, n := range nodes {
+			if n.Name != a.NC.Name {
+				conns = append(conns, n.Name)
+			}
+		}
+		slices.Sort(conns)
+	}
+	a.mu.Lock()
+	a.conns = conns
+	a.mu.Unlock()
 	if d.Phase == PhaseOff {
 		if err := a.syncBypass(ctx, nil); err != nil {
 			a.log().Error("cluster: removing the store bypass", "err", err)
@@ -221,9 +277,9 @@ func (a *Agent) Reconcile(ctx context.Context) error {
 	return a.advance(ctx, d, rev, nodes)
 }
 
-func (a *Agent) render(self Node, nodes []Node, d Desired) (Files, error) {
+func (a *Agent) render(self Node, nodes []Node, d Desired, held map[string]bool) (Files, error) {
 	if d.Auth == "psk" {
-		return Render(self, nodes, d, "", "", ""), nil
+		return RenderHeld(self, nodes, d, held, "", "", ""), nil
 	}
 	p := Paths{a.Dir}
 	var bs [3][]byte
@@ -234,7 +290,7 @@ func (a *Agent) render(self Node, nodes []Node, d Desired) (Files, error) {
 		}
 		bs[i] = b
 	}
-	return Render(self, nodes, d, string(bs[0]), string(bs[1]), string(bs[2])), nil
+	return RenderHeld(self, nodes, d, held, string(bs[0]), string(bs[1]), string(bs[2])), nil
 }
 
 // apply writes the files that differ and has the daemon load them. The
@@ -316,6 +372,9 @@ func (a *Agent) report(ctx context.Context, d Desired, applyErr error) {
 func (a *Agent) reportStatus(ctx context.Context, d Desired, applyErr error, st map[string]PairStatus, stErr error) {
 	kind, version, esp := a.Daemon.Info(ctx)
 	o := Observed{Daemon: kind, Version: version, ESP: esp, At: time.Now().UTC(), Pairs: map[string]PairStatus{}}
+	a.mu.Lock()
+	o.Conns = a.conns
+	a.mu.Unlock()
 	if applyErr == nil {
 		o.Generation, o.Phase = d.Generation, d.Phase
 	} else {

@@ -75,6 +75,13 @@ func (f *fakeDaemon) Apply(ctx context.Context) error {
 	for _, g := range connRe.FindAllSubmatch(b, -1) {
 		m[string(g[1])] = auto
 	}
+	// A conn's own auto= (a held pair) overrides %default's.
+	for _, block := range strings.Split(string(b), "\nconn cyg-")[1:] {
+		name, body, _ := strings.Cut(block, "\n")
+		if am := autoRe.FindStringSubmatch(body); am != nil {
+			m[name] = am[1]
+		}
+	}
 	f.w.mu.Lock()
 	defer f.w.mu.Unlock()
 	f.w.applies++
@@ -128,6 +135,28 @@ type testNode struct {
 	cancel             context.CancelFunc
 	done               chan error
 	kernel             *xfrmtest.Fake
+	rounds             *rounds
+}
+
+// rounds counts an agent's reconcile rounds, failed and all.
+type rounds struct {
+	mu           sync.Mutex
+	total, fails int
+}
+
+func (r *rounds) add(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.total++
+	if err != nil {
+		r.fails++
+	}
+}
+
+func (r *rounds) failed() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.fails
 }
 
 type testCluster struct {
@@ -194,12 +223,14 @@ func (tc *testCluster) startAgent(name, dir string, nc NodeConfig) *testNode {
 		tc.t.Fatal(err)
 	}
 	n := &testNode{name: name, dir: dir, confdir: filepath.Join(dir, "etc"), nc: nc, store: st, done: make(chan error, 1),
-		kernel: &xfrmtest.Fake{}}
+		kernel: &xfrmtest.Fake{}, rounds: &rounds{}}
 	ctx, cancel := context.WithCancel(context.Background())
 	n.cancel = cancel
 	a := &Agent{Dir: dir, NC: nc, Store: st, Daemon: &fakeDaemon{w: tc.w, name: name, confdir: n.confdir},
-		ConfDir: n.confdir, Interval: 200 * time.Millisecond, LeaseTTL: 2, Kernel: n.kernel,
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		ConfDir: n.confdir, Interval: 200 * time.Millisecond, LeaseTTL: 2, Kernel: n.kernel, OnRound: n.rounds.add,
+		RoundTimeout: 2 * time.Second,
+		Log:          slog.New(slog.NewTextHandler(testLogOut(), nil))}
+	a.Log = a.Log.With("node", name)
 	go func() { n.done <- a.Run(ctx) }()
 	tc.t.Cleanup(func() {
 		cancel()
@@ -713,4 +744,83 @@ func TestExternalEtcd(t *testing.T) {
 	if r.Desired.Phase != PhaseEnforced || len(r.Pairs) != 1 {
 		t.Fatalf("report: %+v", r)
 	}
+}
+
+// TestStoreDownDuringRollout stops the store at several moments of enable
+// and of disable (right after the switch, and a little into the rollout,
+// so that it goes down in different phases). While it is down, the agents
+// change nothing (fail static: waited for by counting their failed rounds,
+// not by sleeping); once it is back, the rollout completes in order.
+func TestStoreDownDuringRollout(t *testing.T) {
+	tc := newTestCluster(t, "psk")
+	tc.joinNode("n2", "127.0.0.2")
+	tc.joinNode("n3", "127.0.0.3")
+	tc.waitOK("three nodes off")
+	ctx := context.Background()
+	first := tc.first
+	applies := func() int {
+		tc.w.mu.Lock()
+		defer tc.w.mu.Unlock()
+		return tc.w.applies
+	}
+	// waitFails waits until every agent has failed n more rounds.
+	waitFails := func(n int) {
+		base := map[string]int{}
+		for name, nd := range tc.nodes {
+			base[name] = nd.rounds.failed()
+		}
+		waitFor(t, fmt.Sprintf("%d failed rounds on every agent", n), func() bool {
+			for name, nd := range tc.nodes {
+				if nd.rounds.failed() < base[name]+n {
+					return false
+				}
+			}
+			return true
+		})
+	}
+	on := true
+	for i, delay := range []time.Duration{0, 0, 300 * time.Millisecond, 300 * time.Millisecond} {
+		if _, err := first.store.SetSwitch(ctx, on, "n1"); err != nil {
+			t.Fatalf("step %d: switch: %v", i, err)
+		}
+		time.Sleep(delay) // where in the rollout the store dies; any moment must do
+		closeEtcd(tc.etcd["n1"])
+		// A round that read the store before it went down may still
+		// apply; after two failed rounds each, nothing may change.
+		waitFails(1)
+		before := applies()
+		waitFails(2)
+		if after := applies(); after != before {
+			t.Fatalf("step %d: %d applies while the store was down", i, after-before)
+		}
+		e, err := StartEmbedded(ctx, first.dir, first.nc)
+		if err != nil {
+			t.Fatalf("step %d: store restart: %v", i, err)
+		}
+		tc.etcd["n1"] = e
+		t.Cleanup(func() { closeEtcd(e) })
+		want := PhaseEnforced
+		if !on {
+			want = PhaseOff
+		}
+		waitFor(t, fmt.Sprintf("step %d: rollout to %s after the store came back", i, want), func() bool {
+			r := tc.report()
+			return r.OK && r.Desired.Phase == want
+		})
+		on = !on
+	}
+	tc.w.mu.Lock()
+	defer tc.w.mu.Unlock()
+	if len(tc.w.violations) != 0 {
+		t.Fatalf("rollout order broken: %v", tc.w.violations)
+	}
+}
+
+// testLogOut is where the agents log: nowhere, or stderr with
+// CYGNET_TEST_LOG=1 when a test needs reading.
+func testLogOut() io.Writer {
+	if os.Getenv("CYGNET_TEST_LOG") == "1" {
+		return os.Stderr
+	}
+	return io.Discard
 }

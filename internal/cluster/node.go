@@ -20,6 +20,8 @@ import (
 	clientv3 "go.etcd.io/etcd/client/v3"
 	"go.etcd.io/etcd/server/v3/embed"
 	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 )
 
 // DefaultStateDir holds a node's cluster identity: its key, certificate,
@@ -155,8 +157,15 @@ func Connect(ctx context.Context, dir string, nc NodeConfig) (*Store, error) {
 		PermitWithoutStream:  true,
 		// New voters' client URLs are learned from the membership.
 		AutoSyncInterval: 30 * time.Second,
-		Logger:           zap.NewNop(),
-		Context:          ctx,
+		// gRPC's reconnect back-off grows to 2 minutes by default: after
+		// the store was down a while, agents would notice its return
+		// only that late. 5 s at most.
+		DialOptions: []grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+			Backoff:           backoff.Config{BaseDelay: time.Second, Multiplier: 1.6, Jitter: 0.2, MaxDelay: 5 * time.Second},
+			MinConnectTimeout: 5 * time.Second,
+		})},
+		Logger:  zap.NewNop(),
+		Context: ctx,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("cluster: store connect %v: %w", nc.Endpoints, err)

@@ -43,6 +43,14 @@ func connAuto(phase string) (string, bool) {
 
 // Render builds the files of node self for the desired state d.
 func Render(self Node, nodes []Node, d Desired, caPEM, certPEM, keyPEM string) Files {
+	return RenderHeld(self, nodes, d, nil, caPEM, certPEM, keyPEM)
+}
+
+// RenderHeld is Render where the conns to the peers in held stay
+// auto=add whatever the phase: a pair is only routed (ESP required) once
+// both ends have loaded its conn, also for a node that joins an enabled
+// cluster.
+func RenderHeld(self Node, nodes []Node, d Desired, held map[string]bool, caPEM, certPEM, keyPEM string) Files {
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Written by the cygnet cluster agent; edits are overwritten.\n")
 	fmt.Fprintf(&b, "# cluster state %s, generation %d, phase %s\n\n", d.State, d.Generation, d.Phase)
@@ -71,7 +79,11 @@ func Render(self Node, nodes []Node, d Desired, caPEM, certPEM, keyPEM string) F
 		}
 		fmt.Fprintf(&b, "\tauto=%s\n\n", auto)
 		for _, p := range peers {
-			fmt.Fprintf(&b, "conn %s\n\tright=%s\n\trightid=@%s\n\n", ConnName(p.Name), p.Addr, p.Name)
+			fmt.Fprintf(&b, "conn %s\n\tright=%s\n\trightid=@%s\n", ConnName(p.Name), p.Addr, p.Name)
+			if held[p.Name] && auto == "route" {
+				b.WriteString("\t# held until the peer has loaded its conn back\n\tauto=add\n")
+			}
+			b.WriteString("\n")
 		}
 	}
 	f.IpsecConf = b.String()

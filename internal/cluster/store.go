@@ -78,7 +78,10 @@ type Observed struct {
 	ESP        bool                  `json:"esp"`
 	Error      string                `json:"error,omitempty"`
 	Pairs      map[string]PairStatus `json:"pairs"`
-	At         time.Time             `json:"at"`
+	// Conns names the peers the node's daemon has a conn to, as of its
+	// last successful apply; peers route a pair only once it is there.
+	Conns []string  `json:"conns,omitempty"`
+	At    time.Time `json:"at"`
 }
 
 // Sentinel errors callers test with errors.Is.
