@@ -271,7 +271,7 @@ func (a *Agent) Reconcile(ctx context.Context) error {
 	// come from it.
 	st, stErr := a.Daemon.Status(ctx)
 	if stErr == nil && (d.Phase == PhaseRouted || d.Phase == PhaseEnforced) {
-		a.bringUp(ctx, nodes, st)
+		a.bringUp(ctx, nodes, held, st)
 	}
 	a.reportStatus(ctx, d, nil, st, stErr)
 	return a.advance(ctx, d, rev, nodes)
@@ -341,9 +341,11 @@ func (a *Agent) apply(ctx context.Context, f Files) error {
 
 // bringUp initiates the pairs that have no SA yet, from the end with the
 // smaller name only, so a pair is not keyed twice at once.
-func (a *Agent) bringUp(ctx context.Context, nodes []Node, st map[string]PairStatus) {
+func (a *Agent) bringUp(ctx context.Context, nodes []Node, held map[string]bool, st map[string]PairStatus) {
 	for _, n := range nodes {
-		if n.Name <= a.NC.Name {
+		// A held pair comes up once routed: an SA negotiated before
+		// would be torn down by the conn's change to auto=route.
+		if n.Name <= a.NC.Name || held[n.Name] {
 			continue
 		}
 		c := ConnName(n.Name)
