@@ -383,7 +383,8 @@ func TestDaemonTransport(t *testing.T) {
 	}
 }
 
-// TestDaemonBadInput: a broken config stops the start with file:line,
+// TestDaemonBadInput: a broken conn is refused alone (the daemon starts
+// without it), a broken config setup stops the start with file:line,
 // unreadable secrets give a clear error, a non-root control request is
 // refused, a second daemon names the first one's pid, and an unknown
 // connection in `up` prints strongSwan's message and exits non-zero. None
@@ -393,10 +394,24 @@ func TestDaemonBadInput(t *testing.T) {
 	moon, _ := newNodes(t, netip.MustParseAddr("10.22.0.1"), netip.MustParseAddr("10.22.0.2"))
 	good, _ := os.ReadFile(filepath.Join(moon.dir, "ipsec.conf"))
 
+	// A broken conn is refused alone, as strongSwan does: the daemon
+	// starts, says which conn and where, and does not load it.
 	writeFile(t, filepath.Join(moon.dir, "ipsec.conf"), string(good)+"\tesp=aes256gcm16-bogus!\n", 0o644)
 	out, code := moon.ipsec(t, "start")
-	if code == 0 || !strings.Contains(out+moon.log(), "ipsec.conf:") {
-		t.Fatalf("broken config: exit %d, output:\n%s\nlog:\n%s", code, out, moon.log())
+	if code != 0 || !strings.Contains(out+moon.log(), "ipsec.conf:") || !strings.Contains(out+moon.log(), "conn host-host refused") {
+		t.Fatalf("broken conn: exit %d, output:\n%s\nlog:\n%s", code, out, moon.log())
+	}
+	if st, _ := moon.ipsec(t, "statusall"); strings.Contains(st, "host-host:") {
+		t.Errorf("the refused conn is loaded:\n%s", st)
+	}
+	moon.ipsec(t, "stop")
+	waitFor(t, 20*time.Second, "moon stopped", func() bool { return moon.pid(t) == 0 })
+	// An error outside any conn (config setup) still stops the start,
+	// with file:line.
+	writeFile(t, filepath.Join(moon.dir, "ipsec.conf"), "config setup\n\tuniqueids=bogus\n\n"+string(good), 0o644)
+	out, code = moon.ipsec(t, "start")
+	if code == 0 || !strings.Contains(out+moon.log(), "ipsec.conf:2") {
+		t.Fatalf("broken config setup: exit %d, output:\n%s\nlog:\n%s", code, out, moon.log())
 	}
 	writeFile(t, filepath.Join(moon.dir, "ipsec.conf"), string(good), 0o644)
 
