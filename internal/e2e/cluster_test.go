@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
@@ -453,24 +452,11 @@ func TestCluster(t *testing.T) {
 // kernel.
 func passPolicies(t *testing.T, n *node) int {
 	t.Helper()
-	h, err := xfrm.Open(n.ns.Path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer h.Close()
-	pols, err := h.Policies(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := 0
-	for _, p := range pols {
-		// The agent's: TCP at its priority (the kernel may hold other
-		// template-less policies).
-		if p.Action == xfrm.Pass && p.Priority == 1000 && p.Selector.Proto == 6 {
-			c++
-		}
-	}
-	return c
+	// The agent's: TCP at its priority (the kernel may hold other
+	// template-less policies).
+	return countPolicies(t, n, func(p xfrm.InstalledPolicy) bool {
+		return p.Action == xfrm.Pass && p.Priority == 1000 && p.Selector.Proto == 6
+	})
 }
 
 // dumpKernel logs what a node's kernel, daemon and agent hold, for a

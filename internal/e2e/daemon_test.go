@@ -199,6 +199,12 @@ func ownedStates(t *testing.T, n *node) []xfrm.InstalledState {
 
 func ownedPolicies(t *testing.T, n *node) int {
 	t.Helper()
+	return countPolicies(t, n, func(p xfrm.InstalledPolicy) bool { return xfrm.Owned(p.ReqID) })
+}
+
+// countPolicies counts the policies in n's kernel that match.
+func countPolicies(t *testing.T, n *node, match func(xfrm.InstalledPolicy) bool) int {
+	t.Helper()
 	h, err := xfrm.Open(n.ns.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -210,7 +216,7 @@ func ownedPolicies(t *testing.T, n *node) int {
 	}
 	c := 0
 	for _, p := range pols {
-		if xfrm.Owned(p.ReqID) {
+		if match(p) {
 			c++
 		}
 	}
