@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"github.com/cygnet-ipsec/cygnet/xfrm"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -460,11 +461,12 @@ func Ready(d Desired, nodes []Node, alive map[string]bool, obs map[string]Observ
 	return true
 }
 
-// tendStore promotes the store's learners that have caught up (on voters)
+// tendStore promotes the store's learners that have caught up (on the
+// leader)
 // and keeps node.json's endpoints up to date with the store's voters, so
 // that a restart reaches the store even when the first node is gone.
 func (a *Agent) tendStore(ctx context.Context) {
-	if a.NC.Embedded {
+	if a.NC.Embedded && a.Store.leads(ctx, (&url.URL{Scheme: "https", Host: hostPort(a.NC.Advertise, a.NC.ClientPort)}).String()) {
 		names, err := a.Store.promoteLearners(ctx)
 		if err != nil {
 			a.log().Warn("cluster: promoting store learners", "err", err)

@@ -557,13 +557,61 @@ func checkBypass(t *testing.T, n *testNode, members []string) {
 func TestHAStore(t *testing.T) {
 	t0 := time.Now()
 	tc := newTestClusterVoters(t, "psk", 3)
-	n2 := tc.joinNode("n2", "127.0.0.2")
+	ctx := context.Background()
+	// Two nodes race for one single-use token, each of which would become
+	// a voter: one is admitted, the other refused, and the store's
+	// membership holds the winner's learner only.
+	ca, err := readCert(Paths{tc.first.dir}.CACert())
+	if err != nil {
+		t.Fatal(err)
+	}
+	single, err := tc.first.store.CreateToken(ctx, CAHash(ca), time.Hour, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type result struct {
+		name, dir string
+		nc        NodeConfig
+		err       error
+	}
+	results := make(chan result, 2)
+	for _, c := range []struct{ name, ip string }{{"n2", "127.0.0.2"}, {"n2b", "127.0.0.12"}} {
+		go func() {
+			dir := filepath.Join(t.TempDir(), c.name)
+			nc, err := JoinPorts(ctx, dir, single, c.name, c.ip, tc.join, freePort(t), freePort(t))
+			results <- result{c.name, dir, nc, err}
+		}()
+	}
+	var won result
+	for range 2 {
+		r := <-results
+		switch {
+		case r.err == nil && won.name == "":
+			won = r
+		case r.err == nil:
+			t.Fatalf("both joins with a single-use token admitted (%s, %s)", won.name, r.name)
+		case !strings.Contains(r.err.Error(), "no uses left"):
+			t.Errorf("%s: refused with %v, want no uses left", r.name, r.err)
+		}
+	}
+	if won.name == "" {
+		t.Fatal("no join admitted")
+	}
+	if m, err := tc.first.store.C.MemberList(ctx); err != nil || len(m.Members) != 2 {
+		t.Fatalf("store members after the race: %v %v, want n1 and %s's learner", m, err, won.name)
+	}
+	e, err := StartEmbedded(ctx, won.dir, won.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeEtcd(e) })
+	tc.etcd[won.name] = e
+	n2 := tc.startAgent(won.name, won.dir, won.nc)
 	tc.joinNode("n3", "127.0.0.3")
 	n4 := tc.joinNode("n4", "127.0.0.4")
 	if !n2.nc.Embedded || !tc.nodes["n3"].nc.Embedded || n4.nc.Embedded {
-		t.Fatalf("voters: n2 %v n3 %v n4 %v, want true true false", n2.nc.Embedded, tc.nodes["n3"].nc.Embedded, n4.nc.Embedded)
+		t.Fatalf("voters: %s %v n3 %v n4 %v, want true true false", won.name, n2.nc.Embedded, tc.nodes["n3"].nc.Embedded, n4.nc.Embedded)
 	}
-	ctx := context.Background()
 	waitFor(t, "three voting store members", func() bool {
 		r, err := tc.first.store.C.MemberList(ctx)
 		if err != nil || len(r.Members) != 3 {
@@ -576,7 +624,7 @@ func TestHAStore(t *testing.T) {
 		}
 		return true
 	})
-	for _, name := range []string{"n2", "n3", "n4"} {
+	for _, name := range []string{won.name, "n3", "n4"} {
 		dir := tc.nodes[name].dir
 		waitFor(t, name+" knows the three voters", func() bool {
 			nc, err := LoadNodeConfig(dir)

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"sync"
 	"time"
 )
 
@@ -47,12 +48,22 @@ var nodeName = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]{0,61}[a-z0-9])?$`)
 // IKE identity and a store key).
 func ValidName(s string) bool { return nodeName.MatchString(s) }
 
+// joinWait bounds how long the join server waits for the store to take a
+// new voter.
+const joinWait = 2 * time.Minute
+
 // JoinServer admits nodes: it runs on a node holding the CA key.
 type JoinServer struct {
 	Dir   string
 	Store *Store
 	NC    NodeConfig
 	Now   func() time.Time
+
+	// mu serialises admissions: etcd handles concurrent membership changes
+	// badly (a change rejected when applied can leave its caller waiting
+	// for a reply that never comes), and a join racing another for a
+	// single-use token should see it used, not race it.
+	mu sync.Mutex
 }
 
 func (j *JoinServer) admit(ctx context.Context, req joinRequest) (joinResponse, int, error) {
@@ -102,9 +113,12 @@ func (j *JoinServer) admit(ctx context.Context, req joinRequest) (joinResponse, 
 	if err != nil {
 		return joinResponse{}, 400, err
 	}
-	// The token's use is taken last, once everything else has been checked,
-	// and the node written only after: a refused join writes nothing.
-	if err := j.Store.ConsumeToken(ctx, tok, j.now()); err != nil {
+	// The token is checked before the store's membership changes, and its
+	// use is taken together with the node's record at the end: a refused
+	// join writes nothing (a learner added for it is removed again).
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if err := j.Store.CheckToken(ctx, tok, j.now()); err != nil {
 		return joinResponse{}, 403, err
 	}
 	resp := joinResponse{CACert: string(certPEM(ca)), Cert: string(certPEM(cert)), Endpoints: j.NC.Endpoints}
@@ -117,19 +131,43 @@ func (j *JoinServer) admit(ctx context.Context, req joinRequest) (joinResponse, 
 			voters++
 		}
 	}
+	var learner uint64
 	if j.NC.Embedded && voters < j.NC.Voters {
 		peerPort := req.PeerPort
 		if peerPort == 0 {
 			peerPort = DefaultPeerPort
 		}
-		ic, err := j.Store.addLearner(ctx, req.Name, ip.String(), peerPort)
+		id, ic, err := j.Store.addLearner(ctx, req.Name, ip.String(), peerPort, func(ctx context.Context) error {
+			return j.Store.CheckToken(ctx, tok, j.now())
+		})
 		if err != nil {
-			return joinResponse{}, 503, err
+			code := 503
+			if errors.Is(err, ErrTokenInvalid) || errors.Is(err, ErrTokenExpired) || errors.Is(err, ErrTokenUsed) {
+				code = 403
+			}
+			return joinResponse{}, code, err
 		}
+		learner = id
 		resp.Voter, resp.InitialCluster = true, ic
 	}
-	if err := j.Store.PutNode(ctx, Node{Name: req.Name, Addr: ip.String(), CertPEM: string(certPEM(cert)), Voter: resp.Voter, Joined: j.now().UTC()}); err != nil {
-		return joinResponse{}, 503, err
+	node := Node{Name: req.Name, Addr: ip.String(), CertPEM: string(certPEM(cert)), Voter: resp.Voter, Joined: j.now().UTC()}
+	if err := j.Store.AdmitNode(ctx, tok, j.now(), node); err != nil {
+		if learner != 0 {
+			// A fresh context: the request's may be what ended.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			if _, rerr := j.Store.C.MemberRemove(rctx, learner); rerr != nil {
+				err = fmt.Errorf("%w (and removing its store learner %x failed: %v)", err, learner, rerr)
+			}
+			cancel()
+		}
+		code := 503
+		switch {
+		case errors.Is(err, ErrNodeExists):
+			code = 409
+		case errors.Is(err, ErrTokenInvalid), errors.Is(err, ErrTokenExpired), errors.Is(err, ErrTokenUsed):
+			code = 403
+		}
+		return joinResponse{}, code, err
 	}
 	return resp, 200, nil
 }
@@ -152,7 +190,12 @@ func (j *JoinServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, 400, joinResponse{Error: "cluster: bad join request: " + err.Error()})
 		return
 	}
-	resp, code, err := j.admit(r.Context(), req)
+	// A voter's join can wait for the previous voter to catch up and be
+	// promoted (the store takes one learner at a time): that wait is
+	// bounded here, inside the joiner's own timeout.
+	ctx, cancel := context.WithTimeout(r.Context(), joinWait)
+	defer cancel()
+	resp, code, err := j.admit(ctx, req)
 	if err != nil {
 		resp = joinResponse{Error: err.Error()}
 	}
@@ -220,7 +263,7 @@ func pinnedClient(caHash string) *http.Client {
 			return fmt.Errorf("cluster: the join server's certificate is not signed by the CA the token pins (%s): wrong server or wrong token", caHash)
 		},
 	}
-	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
+	return &http.Client{Timeout: joinWait + 30*time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
 }
 
 // Join admits this node to a cluster through server (host:port of a node

@@ -91,6 +91,7 @@ var (
 	ErrTokenExpired = errors.New("cluster: join token has expired")
 	ErrTokenUsed    = errors.New("cluster: join token has no uses left")
 	ErrNoCluster    = errors.New("cluster: no desired state in the store (not initialised)")
+	ErrNodeExists   = errors.New("cluster: node exists")
 )
 
 // Store wraps the etcd client with the cluster's schema.
@@ -330,43 +331,70 @@ func ParseToken(t string) (Token, error) {
 	return Token{ID: p[1], Secret: p[2], CAHash: p[3]}, nil
 }
 
-// ConsumeToken checks a token and takes one use, atomically: two joins
-// racing for a single-use token cannot both succeed.
-func (s *Store) ConsumeToken(ctx context.Context, tok Token, now time.Time) error {
+// checkToken reads a token's record and checks the secret, the expiry
+// and the uses left, writing nothing: a join checks its token before it
+// changes the store's membership. It returns the record's revision and the
+// record as it must be after one more use.
+func (s *Store) checkToken(ctx context.Context, tok Token, now time.Time) (int64, tokenRecord, error) {
+	var rec tokenRecord
+	rev, ok, err := getJSON(ctx, s.C, prefixTokens+tok.ID, &rec)
+	if err != nil {
+		return 0, rec, err
+	}
+	if !ok {
+		return 0, rec, fmt.Errorf("%w: unknown token id %s", ErrTokenInvalid, tok.ID)
+	}
+	if subtle.ConstantTimeCompare([]byte(secretHash(tok.Secret)), []byte(rec.SecretHash)) != 1 {
+		return 0, rec, fmt.Errorf("%w: wrong secret for token id %s", ErrTokenInvalid, tok.ID)
+	}
+	if now.After(rec.Expires) {
+		return 0, rec, fmt.Errorf("%w: token %s expired at %s", ErrTokenExpired, tok.ID, rec.Expires.Format(time.RFC3339))
+	}
+	switch {
+	case rec.Uses == 0: // unlimited
+	case rec.Uses == -1:
+		return 0, rec, fmt.Errorf("%w: token %s", ErrTokenUsed, tok.ID)
+	case rec.Uses == 1:
+		rec.Uses = -1 // kept so a reuse says "used", not "unknown"
+	default:
+		rec.Uses--
+	}
+	return rev, rec, nil
+}
+
+// CheckToken checks a token without taking a use.
+func (s *Store) CheckToken(ctx context.Context, tok Token, now time.Time) error {
+	_, _, err := s.checkToken(ctx, tok, now)
+	return err
+}
+
+// AdmitNode takes one use of a token and publishes the node in one
+// transaction: two joins racing for a single-use token (or for one name)
+// cannot both succeed, and a refused join writes nothing.
+func (s *Store) AdmitNode(ctx context.Context, tok Token, now time.Time, n Node) error {
+	nb, _ := json.Marshal(n)
 	for range 10 {
-		var rec tokenRecord
-		rev, ok, err := getJSON(ctx, s.C, prefixTokens+tok.ID, &rec)
+		rev, rec, err := s.checkToken(ctx, tok, now)
 		if err != nil {
 			return err
 		}
-		if !ok {
-			return fmt.Errorf("%w: unknown token id %s", ErrTokenInvalid, tok.ID)
+		ops := []clientv3.Op{clientv3.OpPut(prefixNodes+n.Name, string(nb))}
+		if rec.Uses != 0 {
+			b, _ := json.Marshal(rec)
+			ops = append(ops, clientv3.OpPut(prefixTokens+tok.ID, string(b), clientv3.WithIgnoreLease()))
 		}
-		if subtle.ConstantTimeCompare([]byte(secretHash(tok.Secret)), []byte(rec.SecretHash)) != 1 {
-			return fmt.Errorf("%w: wrong secret for token id %s", ErrTokenInvalid, tok.ID)
-		}
-		if now.After(rec.Expires) {
-			return fmt.Errorf("%w: token %s expired at %s", ErrTokenExpired, tok.ID, rec.Expires.Format(time.RFC3339))
-		}
-		var op clientv3.Op
-		switch {
-		case rec.Uses == 0:
-			return nil
-		case rec.Uses == -1:
-			return fmt.Errorf("%w: token %s", ErrTokenUsed, tok.ID)
-		case rec.Uses == 1:
-			rec.Uses = -1 // kept so a reuse says "used", not "unknown"
-		default:
-			rec.Uses--
-		}
-		b, _ := json.Marshal(rec)
-		op = clientv3.OpPut(prefixTokens+tok.ID, string(b), clientv3.WithIgnoreLease())
-		r, err := s.C.Txn(ctx).If(clientv3.Compare(clientv3.ModRevision(prefixTokens+tok.ID), "=", rev)).Then(op).Commit()
+		r, err := s.C.Txn(ctx).If(
+			clientv3.Compare(clientv3.ModRevision(prefixTokens+tok.ID), "=", rev),
+			clientv3.Compare(clientv3.CreateRevision(prefixNodes+n.Name), "=", 0),
+		).Then(ops...).Commit()
 		if err != nil {
-			return fmt.Errorf("cluster: store consume token: %w", err)
+			return fmt.Errorf("cluster: store admit %s: %w", n.Name, err)
 		}
 		if r.Succeeded {
 			return nil
+		}
+		if g, err := s.C.Get(ctx, prefixNodes+n.Name, clientv3.WithCountOnly()); err == nil && g.Count > 0 {
+			return fmt.Errorf("%w: a node named %q is already a member (remove it first)", ErrNodeExists, n.Name)
 		}
 	}
 	return fmt.Errorf("cluster: token %s: too much contention", tok.ID)
