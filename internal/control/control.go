@@ -14,12 +14,12 @@ import (
 	"io"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/cygnet-ipsec/cygnet/internal/rootsock"
 	"golang.org/x/sys/unix"
 )
 
@@ -59,24 +59,8 @@ type Server struct {
 
 // Listen creates the socket at path (replacing a stale one) with mode 0600.
 func Listen(path string, h Handler) (*Server, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("control: %w", err)
-	}
-	// A socket file left by a crashed daemon: remove it only if nothing
-	// answers on it (the caller holds the pid lock, so no live daemon does).
-	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("control: %s is in use by a running daemon", path)
-	}
-	os.Remove(path)
-	old := unix.Umask(0o177)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	unix.Umask(old)
+	ln, err := rootsock.Listen(path)
 	if err != nil {
-		return nil, fmt.Errorf("control: listen %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
 		return nil, fmt.Errorf("control: %w", err)
 	}
 	return &Server{ln: ln, handler: h}, nil
@@ -117,24 +101,6 @@ func (s *Server) Close() error {
 	return err
 }
 
-func peerUID(c *net.UnixConn) (uint32, error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return 0, err
-	}
-	if cerr != nil {
-		return 0, cerr
-	}
-	return cred.Uid, nil
-}
-
 func (s *Server) serveConn(ctx context.Context, c *net.UnixConn) {
 	defer c.Close()
 	w := bufio.NewWriter(c)
@@ -143,7 +109,7 @@ func (s *Server) serveConn(ctx context.Context, c *net.UnixConn) {
 		b, _ := json.Marshal(result{Code: code, Error: msg})
 		fmt.Fprintf(w, "%s%s\n", resultPrefix, b)
 	}
-	uid, err := peerUID(c)
+	uid, err := rootsock.PeerUID(c)
 	if err != nil {
 		fail(1, "control: cannot identify the caller: "+err.Error())
 		return

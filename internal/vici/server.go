@@ -8,12 +8,11 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/cygnet-ipsec/cygnet/internal/rootsock"
 )
 
 // Handler answers one command. req is the request's message (empty, never
@@ -60,22 +59,8 @@ func Listen(path string, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return nil, fmt.Errorf("vici: %w", err)
-	}
-	if c, err := net.DialTimeout("unix", path, 200*time.Millisecond); err == nil {
-		c.Close()
-		return nil, fmt.Errorf("vici: %s is in use by a running daemon", path)
-	}
-	os.Remove(path)
-	old := unix.Umask(0o177)
-	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
-	unix.Umask(old)
+	ln, err := rootsock.Listen(path)
 	if err != nil {
-		return nil, fmt.Errorf("vici: listen %s: %w", path, err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
 		return nil, fmt.Errorf("vici: %w", err)
 	}
 	return &Server{ln: ln, log: log, cmds: map[string]Handler{}, events: map[string]bool{},
@@ -157,7 +142,7 @@ func (s *Server) Serve(ctx context.Context) error {
 			}
 			return fmt.Errorf("vici: accept: %w", err)
 		}
-		if uid, err := peerUID(c); err != nil || uid != s.allowUID.Load() {
+		if uid, err := rootsock.PeerUID(c); err != nil || uid != s.allowUID.Load() {
 			s.log.Warn("vici: refused a client that is not root", "uid", uid, "err", err)
 			c.Close()
 			continue
@@ -230,24 +215,6 @@ func (s *Server) remove(cl *client) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.clients, cl)
-}
-
-func peerUID(c *net.UnixConn) (uint32, error) {
-	raw, err := c.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	var cred *unix.Ucred
-	var cerr error
-	if err := raw.Control(func(fd uintptr) {
-		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
-	}); err != nil {
-		return 0, err
-	}
-	if cerr != nil {
-		return 0, cerr
-	}
-	return cred.Uid, nil
 }
 
 // client is one connection: a read loop that runs one command at a time
