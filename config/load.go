@@ -467,7 +467,7 @@ func (ld *loader) connection(c *Conn) (ike.Connection, bool) {
 		ReqID:         c.ReqID,
 		Mark:          c.MarkIn.Value,
 		MarkMask:      c.MarkIn.Mask,
-		InstallPolicy: c.InstallPolicy,
+		NoPolicy:      !c.InstallPolicy,
 	}
 	if c.MarkIn.IsZero() {
 		conn.MarkMask = 0

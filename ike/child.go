@@ -330,7 +330,7 @@ func (sa *ikeSA) installChild(ch *childSA, initiator, deferOut bool) error {
 	esn := ch.suite.ESN == message.ESNYes
 	k := xfrm.ChildSA{
 		ReqID: ch.reqid, Local: local, Remote: remote, Proto: proto, LocalPort: lport, RemotePort: rport,
-		NoPolicies: !c.InstallPolicy,
+		NoPolicies: c.NoPolicy,
 		In: xfrm.State{Src: remote, Dst: local, SPI: ch.spiIn, ReqID: ch.reqid, Dir: xfrm.In,
 			Encryption: enc, Integrity: integ, EncKey: clone(inEnc), IntegKey: clone(inInt),
 			ReplayWindow: window, ESN: esn, Limits: lim, Encap: reverse(encap),

@@ -336,9 +336,11 @@ type Connection struct {
 	ReqID        uint32
 	Mark         uint32
 	MarkMask     uint32
-	// InstallPolicy is ipsec.conf installpolicy=: whether the CHILD_SA's
-	// policies are installed along with its states.
-	InstallPolicy bool
+	// NoPolicy is ipsec.conf installpolicy=no: the CHILD_SA's states are
+	// installed without their policies, which the caller then owns (left
+	// to itself, the kernel sends the traffic in clear). The zero value
+	// installs them.
+	NoPolicy bool
 }
 
 // Identity is an IKE identity (RFC 7296 3.5): a type and its raw data as it

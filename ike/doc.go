@@ -36,7 +36,7 @@
 // does not load auto=ignore conns), picks by IKE proposal in IKE_SA_INIT
 // and by the peer's identity in IKE_AUTH. A connection's remote ID defaults
 // to its certificate's subject, else to its fixed address (strongSwan's
-// rightid default). Connection.InstallPolicy false installs the ESP states
+// rightid default). Connection.NoPolicy installs the ESP states
 // without policies, as ipsec.conf installpolicy=no does.
 //
 // Port 4500: the initiator moves IKE_AUTH to port 4500 only when a NAT is

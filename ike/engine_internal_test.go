@@ -35,7 +35,7 @@ func internalPair(t *testing.T) (a, b testEnd) {
 	link := memLink{}
 	conn := func(l, r netip.Addr) *Config {
 		return &Config{Connections: []Connection{{
-			Name: "ab", Mode: ModeTransport, Auto: AutoAdd, InstallPolicy: true,
+			Name: "ab", Mode: ModeTransport, Auto: AutoAdd,
 			Local: Endpoint{Addr: l, Auth: AuthPSK}, Remote: Endpoint{Addr: r, Auth: AuthPSK},
 		}}, Credentials: Credentials{SharedKeys: []SharedKey{{Secret: []byte("internal test key")}}}}
 	}

@@ -29,7 +29,7 @@ func Example() {
 	conn := func(local, remote netip.Addr) *ike.Config {
 		return &ike.Config{
 			Connections: []ike.Connection{{
-				Name: "host-host", Mode: ike.ModeTransport, Auto: ike.AutoAdd, InstallPolicy: true,
+				Name: "host-host", Mode: ike.ModeTransport, Auto: ike.AutoAdd,
 				Local:  ike.Endpoint{Addr: local, Auth: ike.AuthPSK},
 				Remote: ike.Endpoint{Addr: remote, Auth: ike.AuthPSK},
 				IKE: []ike.Proposal{{Encr: []ike.Encr{{ID: message.EncrAESGCM16, KeyBits: 256}},

@@ -75,7 +75,7 @@ func tapPair(tb testing.TB, fragA, fragB Fragmentation, opts func(*Options, *Con
 	link = &tapLink{engines: map[netip.Addr]*Engine{}}
 	conn := func(l, r netip.Addr, f Fragmentation) Connection {
 		return Connection{
-			Name: "ab", Mode: ModeTransport, Auto: AutoAdd, InstallPolicy: true, Fragmentation: f,
+			Name: "ab", Mode: ModeTransport, Auto: AutoAdd, Fragmentation: f,
 			Local: Endpoint{Addr: l, Auth: AuthPSK}, Remote: Endpoint{Addr: r, Auth: AuthPSK},
 		}
 	}

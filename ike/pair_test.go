@@ -152,8 +152,7 @@ func baseConn(local, remote netip.Addr) ike.Connection {
 		Remote: ike.Endpoint{Addr: remote, Auth: ike.AuthPSK},
 		IKE: []ike.Proposal{{Encr: []ike.Encr{{ID: message.EncrAESGCM16, KeyBits: 256}},
 			PRF: []message.PRFID{message.PRFHMACSHA2256}, DH: []message.DHGroup{message.DHCurve25519}}},
-		ESP:           []ike.Proposal{{Encr: []ike.Encr{{ID: message.EncrAESGCM16, KeyBits: 256}}}},
-		InstallPolicy: true,
+		ESP: []ike.Proposal{{Encr: []ike.Encr{{ID: message.EncrAESGCM16, KeyBits: 256}}}},
 	}
 }
 

@@ -394,7 +394,7 @@ func Run(ctx context.Context, o Options) (*Result, error) {
 				IKE:    ikeProps, ESP: espProps, IKEStrict: true, ESPStrict: true,
 				IKELifetime: config.DefaultIKELifetime, Lifetime: config.DefaultLifetime,
 				MarginTime: config.DefaultMarginTime, RekeyFuzz: config.DefaultRekeyFuzz,
-				KeyingTries: 1, InstallPolicy: true,
+				KeyingTries: 1,
 				// Explicit reqids: the engine then need not search for
 				// a free one per connection.
 				ReqID: xfrm.ReqIDMin + uint32(i),

@@ -103,7 +103,7 @@ func startResponder(t *testing.T, ikeProp string, mutate ...func(*ike.Config)) (
 			Remote: ike.Endpoint{Host: "%any", Auth: ike.AuthPSK},
 			IKE:    ikeProps, ESP: espProps, IKEStrict: true, ESPStrict: true,
 			IKELifetime: config.DefaultIKELifetime, Lifetime: config.DefaultLifetime,
-			MarginTime: config.DefaultMarginTime, RekeyFuzz: config.DefaultRekeyFuzz, InstallPolicy: true,
+			MarginTime: config.DefaultMarginTime, RekeyFuzz: config.DefaultRekeyFuzz,
 		}},
 		Credentials:     ike.Credentials{SharedKeys: []ike.SharedKey{{Secret: testPSK}}},
 		CookieThreshold: 1000,

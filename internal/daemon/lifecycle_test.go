@@ -104,9 +104,8 @@ func peerEngine(t *testing.T, link *memLink, local, remote netip.Addr) *ike.Engi
 			Remote: ike.Endpoint{Addr: remote, Auth: ike.AuthPSK},
 			IKE: []ike.Proposal{{Encr: []ike.Encr{{ID: message.EncrAESGCM16, KeyBits: 256}},
 				PRF: []message.PRFID{message.PRFHMACSHA2256}, DH: []message.DHGroup{message.DHCurve25519}}},
-			ESP:           []ike.Proposal{{Encr: []ike.Encr{{ID: message.EncrAESGCM16, KeyBits: 256}}}},
-			Rekey:         true,
-			InstallPolicy: true,
+			ESP:   []ike.Proposal{{Encr: []ike.Encr{{ID: message.EncrAESGCM16, KeyBits: 256}}}},
+			Rekey: true,
 		}},
 		Credentials: ike.Credentials{SharedKeys: []ike.SharedKey{{Secret: []byte(testPSK)}}},
 	}

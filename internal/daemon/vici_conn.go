@@ -56,7 +56,7 @@ func parseVICIConn(name string, m *vici.Message, replayWindow uint32) (viciConn,
 	vc := viciConn{raw: m}
 	c := &vc.conn
 	*c = ike.Connection{Name: name, Mode: ike.ModeTransport, Auto: ike.AutoAdd, Rekey: true,
-		KeyingTries: swKeyingTries, MOBIKE: true, InstallPolicy: true, ReplayWindow: replayWindow,
+		KeyingTries: swKeyingTries, MOBIKE: true, ReplayWindow: replayWindow,
 		DPDAction: ike.ActionClear, RekeyFuzz: 100}
 	var locals, remotes []string
 	var childName string
@@ -323,7 +323,7 @@ func viciChild(name string, m *vici.Message, c *ike.Connection, ikeRekey, overTi
 		if err != nil {
 			return errf("policies", "%v", err)
 		}
-		c.InstallPolicy = b
+		c.NoPolicy = !b
 	}
 	if v := m.Get("reqid"); v != "" && v != "0" {
 		n, err := strconv.ParseUint(v, 10, 32)

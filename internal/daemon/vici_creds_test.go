@@ -105,9 +105,8 @@ func certPeerEngine(t *testing.T, link *memLink, p *testPKI, local, remote netip
 			Remote: ike.Endpoint{Addr: remote, Auth: ike.AuthPubkey, ID: dnID(p.moon)},
 			IKE: []ike.Proposal{{Encr: []ike.Encr{{ID: message.EncrAESGCM16, KeyBits: 256}},
 				PRF: []message.PRFID{message.PRFHMACSHA2256}, DH: []message.DHGroup{message.DHCurve25519}}},
-			ESP:           []ike.Proposal{{Encr: []ike.Encr{{ID: message.EncrAESGCM16, KeyBits: 256}}}},
-			Rekey:         true,
-			InstallPolicy: true,
+			ESP:   []ike.Proposal{{Encr: []ike.Encr{{ID: message.EncrAESGCM16, KeyBits: 256}}}},
+			Rekey: true,
 		}},
 		Credentials: ike.Credentials{PrivateKeys: []crypto.Signer{p.sunKey}, CACerts: []*x509.Certificate{p.ca}},
 	}

@@ -115,7 +115,7 @@ conn cyg
 			Name: "swan", Mode: ike.ModeTransport, Auto: ike.AutoAdd,
 			Local:  ike.Endpoint{Addr: addrB, Auth: ike.AuthPSK},
 			Remote: ike.Endpoint{Addr: addrA, Auth: ike.AuthPSK},
-			IKE:    ikeP, ESP: espP, InstallPolicy: true,
+			IKE:    ikeP, ESP: espP,
 		}},
 		// strongSwan's retransmission defaults: under qemu without KVM a
 		// CHILD_SA install (crypto modules loading) can take 10 s or more.
