@@ -333,6 +333,16 @@ func x509MarshalPKCS1(k *rsa.PrivateKey) []byte { return x509.MarshalPKCS1Privat
 // them: what still fails must be a feature outside cygnet's scope, named
 // with file:line.
 func TestScenariosAsTransport(t *testing.T) {
+	var total, loadedTotal, hosts, hostsLoading int
+	defer func() {
+		t.Logf("%d of %d conns loaded; %d of %d hosts load at least one", loadedTotal, total, hostsLoading, hosts)
+		// A mapping that loads nothing would pass every per-conn check
+		// below: the scenarios hold transport-capable PSK and certificate
+		// conns, and they must load.
+		if loadedTotal == 0 || hostsLoading < hosts/4 {
+			t.Errorf("only %d conns on %d of %d hosts loaded", loadedTotal, hostsLoading, hosts)
+		}
+	}()
 	for _, sh := range scenarioHosts(t) {
 		t.Run(sh.scenario+"/"+sh.host, func(t *testing.T) {
 			dir, _ := setupScenario(t, sh)
@@ -387,7 +397,34 @@ func TestScenariosAsTransport(t *testing.T) {
 					t.Logf("conn %s: local pubkey auth without cert", c.Name)
 				}
 			}
-			t.Logf("%d of %d conns loaded", len(loaded.Config.Connections), len(loaded.IPsec.Conns))
+			// Every conn not loaded is refused by a diagnostic naming it.
+			got := map[string]bool{}
+			for _, c := range loaded.Config.Connections {
+				got[c.Name] = true
+			}
+			refused := map[string]bool{}
+			for _, d := range ds {
+				if d.Severity == Error {
+					refused[d.Section] = true
+				}
+			}
+			n := 0
+			for _, c := range loaded.IPsec.Conns {
+				if c.Auto == "ignore" {
+					continue
+				}
+				n++
+				if !got[c.Name] && !refused["conn "+c.Name] {
+					t.Errorf("conn %s is neither loaded nor refused with a reason", c.Name)
+				}
+			}
+			hosts++
+			total += n
+			loadedTotal += len(loaded.Config.Connections)
+			if len(loaded.Config.Connections) > 0 {
+				hostsLoading++
+			}
+			t.Logf("%d of %d conns loaded", len(loaded.Config.Connections), n)
 		})
 	}
 }
