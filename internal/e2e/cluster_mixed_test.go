@@ -278,6 +278,9 @@ func TestClusterMixed(t *testing.T) {
 	}
 
 	// Enable from the strongSwan node.
+	p.mark("in clear, before enable")
+	time.Sleep(2 * time.Second) // a baseline for the table, not a wait for anything
+	p.mark("enable (on the strongSwan node), until enforced")
 	start := time.Now()
 	if out, code := n2.cluster(t, "enable"); code != 0 {
 		t.Fatalf("enable on n2: %s", out)
@@ -297,6 +300,7 @@ func TestClusterMixed(t *testing.T) {
 		return code == 0 && r.Desired.Phase == cluster.PhaseEnforced && daemonKinds(r) && allUp(r)
 	})
 	enforced := time.Now()
+	p.mark("enforced")
 	t.Logf("enable (on the strongSwan node) -> all %d pairs ESTABLISHED and enforced: %v (qemu TCG)", len(r.Pairs), enforced.Sub(start).Round(time.Millisecond))
 	out, _ = n3.cluster(t, "status")
 	t.Logf("cygnet cluster status on n3:\n%s", out)
@@ -326,6 +330,7 @@ func TestClusterMixed(t *testing.T) {
 	// Not one packet between members in clear since enforcement, on any
 	// node's link, the strongSwan node's included.
 	p.stop()
+	p.report(t)
 	since := func(a, b netip.Addr) (time.Time, bool) { return enforced, members[a] && members[b] }
 	for _, n := range l.nodes {
 		frames, err := n.capt.Stop()

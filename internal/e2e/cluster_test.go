@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -154,31 +153,6 @@ func (n *cnode) status(t *testing.T) (cluster.Report, int) {
 
 // pinger keeps a ping running from every node to every other, so every
 // rollout step is crossed by traffic.
-type pinger struct {
-	mu   sync.Mutex
-	cmds []*exec.Cmd
-}
-
-func (p *pinger) start(t *testing.T, from *cnode, to netip.Addr) {
-	cmd := from.ns.Command("ping", "-q", "-i", "0.2", to.String())
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.cmds = append(p.cmds, cmd)
-	p.mu.Unlock()
-}
-
-func (p *pinger) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for _, c := range p.cmds {
-		c.Process.Kill()
-		c.Wait()
-	}
-	p.cmds = nil
-}
-
 // clearAfter counts the packets between cluster members that crossed n's
 // link in clear (not ESP, not IKE, not ARP) once their pair was enforced:
 // since(src, dst) gives that moment, false for a pair not checked.
@@ -306,17 +280,25 @@ func TestCluster(t *testing.T) {
 	}
 
 	// Enable from another node than the first.
+	p.mark("in clear, before enable")
+	time.Sleep(2 * time.Second) // a baseline for the table, not a wait for anything
+	p.mark("enable, until every pair enforced")
 	start := time.Now()
 	if out, code := l.nodes[2].cluster(t, "enable"); code != 0 {
 		t.Fatalf("enable: %s", out)
 	}
 	r := waitStatus(t, n1, 300*time.Second, "all pairs encrypted", func(r cluster.Report, code int) bool { return code == 0 && r.Desired.Phase == cluster.PhaseEnforced })
 	enforced := time.Now()
+	p.mark("enforced")
 	t.Logf("enable -> all %d pairs ESTABLISHED and enforced: %v (qemu TCG)", len(r.Pairs), enforced.Sub(start).Round(time.Millisecond))
 	out, _ = n1.cluster(t, "status")
 	t.Logf("cygnet cluster status on n1:\n%s", out)
-	// The store bypasses IPsec: 4 pass policies per peer and store port.
+	// The store bypasses IPsec: 4 pass policies per peer and store port;
+	// packets waiting for a pair's first SA are queued, not dropped.
 	for _, n := range l.nodes {
+		if v, err := n.ns.Output("cat", "/proc/sys/net/core/xfrm_larval_drop"); err != nil || strings.TrimSpace(v) != "0" {
+			t.Errorf("%s: xfrm_larval_drop %q while enforced (%v), want 0", n.name, v, err)
+		}
 		if got, want := passPolicies(t, &n.node), 4*3*(len(l.nodes)-1); got != want {
 			t.Errorf("%s: %d store bypass policies, want %d", n.name, got, want)
 		}
@@ -325,6 +307,7 @@ func TestCluster(t *testing.T) {
 	// A fifth node joins the enabled cluster.
 	n5 := l.add(5)
 	members[n5.addr] = true
+	p.mark("n5 joins, until its 4 pairs are up")
 	start = time.Now()
 	join(n5)
 	for _, a := range l.nodes[:4] {
@@ -336,6 +319,7 @@ func TestCluster(t *testing.T) {
 	t.Logf("join of n5 -> its 4 pairs ESTABLISHED: %v (qemu TCG)", time.Since(start).Round(time.Millisecond))
 
 	// kill -9 an agent and a daemon; both come back; nothing in clear.
+	p.mark("kill -9 n2's agent and n3's daemon, until recovered")
 	l.nodes[1].kill9Agent()
 	if pid := l.nodes[2].pid(t); pid != 0 {
 		syscall.Kill(pid, syscall.SIGKILL)
@@ -348,6 +332,7 @@ func TestCluster(t *testing.T) {
 	// keeps what it applied. n2 then restarts as after a reboot, daemon
 	// and agent, while the store is still down: its daemon brings its SAs
 	// back from the files on disk alone.
+	p.mark("store down, n2 restarted, until its SAs are back")
 	n1.kill9Agent()
 	n2 := l.nodes[1]
 	n2.kill9Agent()
@@ -368,11 +353,14 @@ func TestCluster(t *testing.T) {
 		return up == 4
 	})
 	t.Logf("store down; n2 restarted (daemon kill -9, agent kill -9) -> its 4 SAs back without the store: %v (qemu TCG)", time.Since(storeDown).Round(time.Millisecond))
+	p.mark("store back, until every pair as desired")
 	n1.startAgent(t)
 	waitStatus(t, n5, 300*time.Second, "the store back, every pair as desired", func(r cluster.Report, code int) bool { return code == 0 })
 	t.Logf("store down to every pair reported as desired again: %v", time.Since(storeDown).Round(time.Millisecond))
 
 	// Remove n4 (as if dead: its agent is stopped first).
+	p.mark("n4 removed (pings to and from n4 stopped)")
+	p.stopInvolving(l.nodes[3])
 	l.nodes[3].kill9Agent()
 	n4Removed := time.Now()
 	if out, code := l.nodes[4].cluster(t, "remove", "n4"); code != 0 {
@@ -388,7 +376,7 @@ func TestCluster(t *testing.T) {
 	// Nothing in clear on any pair since it was enforced (n5's pairs since
 	// they were reported up; n4's pairs are not checked after its removal
 	// began, when its agent stopped).
-	p.stop()
+	p.mark("four members, enforced")
 	n4 := l.nodes[3].addr
 	protected := func(a, b netip.Addr, at time.Time) bool {
 		if !members[a] || !members[b] {
@@ -429,10 +417,15 @@ func TestCluster(t *testing.T) {
 	}
 
 	// Disable: back to clear, no kernel state of cygnet's left.
+	p.mark("disable, until off")
 	if out, code := n5.cluster(t, "disable"); code != 0 {
 		t.Fatalf("disable: %s", out)
 	}
 	waitStatus(t, n1, 300*time.Second, "off", func(r cluster.Report, code int) bool { return code == 0 && r.Desired.Phase == cluster.PhaseOff })
+	p.mark("off, in clear")
+	time.Sleep(2 * time.Second) // the tail of the table
+	p.stop()
+	p.report(t)
 	for _, n := range []*cnode{l.nodes[0], l.nodes[1], l.nodes[2], n5} {
 		gone := func() bool {
 			return len(ownedStates(t, &n.node)) == 0 && ownedPolicies(t, &n.node) == 0 && passPolicies(t, &n.node) == 0
@@ -444,6 +437,11 @@ func TestCluster(t *testing.T) {
 		if !gone() {
 			t.Errorf("%s: cygnet's kernel state still there 60 s after disable", n.name)
 			n.dumpKernel(t)
+		}
+		// The agent queued larval packets while enabled; the kernel's
+		// default is back.
+		if v, err := n.ns.Output("cat", "/proc/sys/net/core/xfrm_larval_drop"); err != nil || strings.TrimSpace(v) != "1" {
+			t.Errorf("%s: xfrm_larval_drop %q after disable (%v), want the default 1 back", n.name, v, err)
 		}
 	}
 }
