@@ -417,7 +417,7 @@ func clusterAgent(ctx context.Context, args []string) error {
 	if *passConfdir {
 		d.ConfDir = *confdir
 	}
-	a := &cluster.Agent{Dir: *dir, NC: nc, Store: st, Daemon: d, ConfDir: *confdir, Log: log}
+	a := &cluster.Agent{Dir: *dir, NC: nc, Store: st, Daemon: d, ConfDir: *confdir, Log: log, Sysctl: "/proc/sys"}
 	// The store's ports bypass IPsec between members (pass policies in
 	// this namespace's XFRM layer).
 	if k, err := xfrm.Open("/proc/self/ns/net"); err != nil {

@@ -42,6 +42,10 @@ type Agent struct {
 	// OnRound, when set, is called after every reconcile round with its
 	// error (nil when it succeeded), for observers and tests.
 	OnRound func(error)
+	// Sysctl, when set, is the root of the node's sysctls (/proc/sys):
+	// the agent has the kernel queue, not drop, packets waiting for a
+	// pair's first SA while the cluster is enabled (larval.go).
+	Sysctl string
 
 	mu      sync.Mutex
 	applied bool // the daemon loaded our files at least once
@@ -226,6 +230,9 @@ func (a *Agent) Reconcile(ctx context.Context) error {
 		if err := a.syncBypass(ctx, nil); err != nil {
 			a.log().Error("cluster: removing the store bypass", "err", err)
 		}
+		if err := a.queueLarval(false); err != nil {
+			a.log().Error("cluster: larval queueing", "err", err)
+		}
 		return ErrRemoved
 	}
 	a.tendStore(ctx)
@@ -243,6 +250,10 @@ func (a *Agent) Reconcile(ctx context.Context) error {
 	if d.Phase != PhaseOff {
 		if err := a.syncBypass(ctx, a.wantBypass(nodes, d)); err != nil {
 			a.log().Error("cluster: store bypass", "err", err)
+			a.count("kernel_errors")
+		}
+		if err := a.queueLarval(true); err != nil {
+			a.log().Error("cluster: larval queueing", "err", err)
 			a.count("kernel_errors")
 		}
 	}
@@ -265,6 +276,10 @@ func (a *Agent) Reconcile(ctx context.Context) error {
 	if d.Phase == PhaseOff {
 		if err := a.syncBypass(ctx, nil); err != nil {
 			a.log().Error("cluster: removing the store bypass", "err", err)
+			a.count("kernel_errors")
+		}
+		if err := a.queueLarval(false); err != nil {
+			a.log().Error("cluster: larval queueing", "err", err)
 			a.count("kernel_errors")
 		}
 	}
