@@ -17,6 +17,13 @@
 //	st := e.Status()                   // IKE_SAs, CHILD_SAs and message counters
 //	err = e.Terminate(ctx, "host-host")
 //
+// The lifecycle an embedder needs is the engine's: Start keeps a
+// connection trying in the background per its KeyingTries (Connect is the
+// blocking form), Route installs its trap policies so that traffic brings
+// it up, events arrive in order through Options.OnEvent, and Drain then
+// Close end everything the engine started, its loops and kernel objects
+// included, before they return.
+//
 // Exchanges implemented: IKE_SA_INIT (proposal selection with the local
 // order winning, INVALID_KE_PAYLOAD retry, COOKIE both ways, NAT detection
 // with the move to port 4500, fragmentation and signature hash announcement),

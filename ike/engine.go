@@ -98,6 +98,9 @@ type Engine struct {
 	unauthLog logLimiter
 
 	counters counters
+
+	// connect holds the keying-tries loops Start runs (connect.go).
+	connect connectors
 }
 
 // halfOpenKey identifies a responder IKE SA by what the initiator's
@@ -479,6 +482,9 @@ func (e *Engine) Close() error {
 	e.mu.Lock()
 	e.closed = true
 	e.mu.Unlock()
+	// The keying loops end first: a retry must not set up an SA behind
+	// the destruction below.
+	e.stopConnecting()
 	for _, sa := range e.snapshot() {
 		sa.lock()
 		sa.destroy("engine closed", ErrClosed)
@@ -497,11 +503,13 @@ func (e *Engine) Close() error {
 // Close. A daemon that is stopping calls it first: a peer that
 // reconnects at once must not be answered by a process about to exit (it
 // would then retransmit its IKE_AUTH into the void); unanswered, it
-// retransmits its IKE_SA_INIT, which the next daemon answers.
+// retransmits its IKE_SA_INIT, which the next daemon answers. It also
+// ends the keying loops Start runs, and waits for them.
 func (e *Engine) Drain() {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.draining = true
+	e.mu.Unlock()
+	e.stopConnecting()
 }
 
 func (e *Engine) isDraining() bool {

@@ -12,10 +12,10 @@ package daemon
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -87,10 +87,10 @@ type Daemon struct {
 	eventsDone chan struct{}
 
 	// life ends when the daemon stops (stop cancels it). Every goroutine
-	// the daemon starts on its own account (initiate loops of auto=start,
-	// ACQUIREs and reloads; the kernel watch) runs under it and is counted
-	// in loops, so that shutdown can wait for them: a keyingtries=%forever
-	// loop must not outlive the daemon.
+	// the daemon starts on its own account (ACQUIREs and reloads, the
+	// kernel watch) runs under it and is counted in loops, so that
+	// shutdown can wait for them. The keyingtries loops of auto=start
+	// conns are the engine's (ike.Engine.Start), ended by its Drain.
 	life    context.Context
 	stop    context.CancelFunc
 	loops   sync.WaitGroup
@@ -120,20 +120,13 @@ func newDaemon(o Options, log *slog.Logger, k kernel, loaded *config.Loaded) *Da
 	return d
 }
 
-// goInitiate runs initiate for a connection in its own goroutine, for the
-// daemon's lifetime. Once the daemon is stopping it starts nothing:
-// shutdown is waiting for the loops to end.
+// goInitiate has the engine bring a connection up in the background,
+// retrying per keyingtries (ike.Engine.Start); the engine ends the loop
+// when it drains at shutdown.
 func (d *Daemon) goInitiate(name string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.life.Err() != nil {
-		return
+	if err := d.engine.Start(name); err != nil && !errors.Is(err, ike.ErrClosed) {
+		d.log.Error("cannot start connection", "conn", name, "err", err)
 	}
-	d.loops.Add(1)
-	go func() {
-		defer d.loops.Done()
-		d.initiate(d.life, name)
-	}()
 }
 
 // LoadConfig reads the configuration, printing every diagnostic (with
@@ -410,61 +403,6 @@ func (d *Daemon) unhold(ctx context.Context, peer netip.Addr) {
 			d.kernel.DeletePolicy(ctx, &p.Policy)
 		}
 	}
-}
-
-// initiate brings a connection up, retrying per keyingtries.
-func (d *Daemon) initiate(ctx context.Context, name string) error {
-	c := d.connByName(name)
-	if c == nil {
-		return fmt.Errorf("no config named '%s'", name)
-	}
-	tries := c.KeyingTries
-	for attempt := 1; ; attempt++ {
-		ictx, cancel := context.WithTimeout(ctx, 5*time.Minute)
-		err := d.engine.Initiate(ictx, name)
-		cancel()
-		if err == nil || ctx.Err() != nil {
-			return err
-		}
-		// keyingtries counts attempts to establish the IKE_SA. When it is
-		// up and only its CHILD_SA failed (the peer refused the proposal,
-		// the kernel the SA), a new IKE_SA would fail the same way and
-		// leave duplicates behind: stop here, as strongSwan does.
-		if d.ikeEstablished(name) {
-			d.log.Error("CHILD_SA failed on an established IKE_SA", "conn", name, "err", err)
-			return err
-		}
-		if tries != 0 && attempt >= tries {
-			d.log.Error("giving up on connection", "conn", name, "tries", attempt, "err", err)
-			return err
-		}
-		d.log.Warn("connection attempt failed, retrying", "conn", name, "try", attempt, "err", err)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff(attempt, rand.Int64N)):
-		}
-	}
-}
-
-func (d *Daemon) ikeEstablished(name string) bool {
-	for _, sa := range d.engine.Status().IKESAs {
-		if sa.Conn == name && sa.State == "ESTABLISHED" {
-			return true
-		}
-	}
-	return false
-}
-
-// backoff is the pause before the next keyingtries attempt: it grows
-// exponentially from 1 s to a 2-minute cap, and a random half of it is
-// jitter (a value in [d/2, d]), so that the nodes of a cluster that lost
-// their peer at the same moment do not all retry in step. randN returns a
-// value in [0, n).
-func backoff(attempt int, randN func(n int64) int64) time.Duration {
-	d := min(time.Second<<min(max(attempt, 1)-1, 7), 2*time.Minute)
-	half := d / 2
-	return half + time.Duration(randN(int64(d-half)+1))
 }
 
 func (d *Daemon) connByName(name string) *ike.Connection {

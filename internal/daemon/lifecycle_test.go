@@ -196,7 +196,7 @@ func initiateLoops() int {
 	for {
 		n := runtime.Stack(buf, true)
 		if n < len(buf) {
-			return strings.Count(string(buf[:n]), "daemon.(*Daemon).initiate(")
+			return strings.Count(string(buf[:n]), "ike.(*Engine).Connect(")
 		}
 		buf = make([]byte, 2*len(buf))
 	}

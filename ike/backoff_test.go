@@ -1,4 +1,4 @@
-package daemon
+package ike
 
 import (
 	"math/rand/v2"
@@ -6,7 +6,7 @@ import (
 	"time"
 )
 
-// TestBackoff checks the keyingtries pause: exponential from 1 s, capped
+// TestBackoff checks the keying-tries pause: exponential from 1 s, capped
 // at 2 minutes, with a random half as jitter.
 func TestBackoff(t *testing.T) {
 	lowest := func(n int64) int64 { return 0 }
@@ -24,10 +24,10 @@ func TestBackoff(t *testing.T) {
 		{9, time.Minute, 2 * time.Minute},
 		{1000, time.Minute, 2 * time.Minute},
 	} {
-		if got := backoff(c.attempt, lowest); got != c.min {
+		if got := Backoff(c.attempt, lowest); got != c.min {
 			t.Errorf("attempt %d: lowest pause %v, want %v", c.attempt, got, c.min)
 		}
-		if got := backoff(c.attempt, highest); got != c.max {
+		if got := Backoff(c.attempt, highest); got != c.max {
 			t.Errorf("attempt %d: highest pause %v, want %v", c.attempt, got, c.max)
 		}
 	}
@@ -36,7 +36,7 @@ func TestBackoff(t *testing.T) {
 	r := rand.New(rand.NewPCG(1, 2))
 	seen := map[time.Duration]bool{}
 	for range 20 {
-		d := backoff(5, r.Int64N)
+		d := Backoff(5, r.Int64N)
 		if d < 8*time.Second || d > 16*time.Second {
 			t.Fatalf("pause %v outside [8s, 16s]", d)
 		}
