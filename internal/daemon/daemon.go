@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -433,20 +434,71 @@ func (d *Daemon) unroute(ctx context.Context, name string) error {
 	return d.engine.Unroute(ctx, name)
 }
 
-// watchKernel follows ACQUIRE events to negotiate routed connections and
-// hands expire and mapping events to the engine.
+// kernelReconcileEvery is how often the engine's CHILD_SAs are checked
+// against the kernel's states, for the notifications that never arrived.
+const kernelReconcileEvery = time.Minute
+
+// watchKernel follows the kernel's XFRM events for the daemon's lifetime:
+// when the subscription fails it is opened again (with back-off), and the
+// engine's SAs are checked against the kernel's states after every
+// reopening and once a minute, so that a lost event (a full socket
+// buffer, a state deleted by hand) is recovered rather than left as an SA
+// that says INSTALLED and carries nothing.
 func (d *Daemon) watchKernel(ctx context.Context) {
-	events, errc, err := d.kernel.Watch(ctx)
-	if err != nil {
-		d.log.Error("kernel events unavailable", "err", err)
-		return
+	tick := time.NewTicker(kernelReconcileEvery)
+	defer tick.Stop()
+	first := true
+	for attempt := 1; ctx.Err() == nil; attempt++ {
+		events, errc, err := d.kernel.Watch(ctx)
+		if err != nil {
+			d.log.Error("kernel events unavailable", "err", err)
+		} else {
+			if !first {
+				// What happened while nobody listened is found now.
+				d.reconcileKernel(ctx)
+			}
+			first = false
+			if d.followKernel(ctx, events, errc, tick.C) {
+				attempt = 0 // it worked for a while: the next failure starts the back-off again
+			}
+		}
+		t := time.NewTimer(ike.Backoff(attempt, rand.Int64N))
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
 	}
+}
+
+// reconcileKernel has the engine recover CHILD_SAs whose states the
+// kernel no longer holds.
+func (d *Daemon) reconcileKernel(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	n, err := d.engine.ReconcileStates(rctx, d.kernel.States)
+	if err != nil {
+		d.log.Error("kernel reconcile", "err", err)
+	} else if n > 0 {
+		d.log.Warn("kernel reconcile: CHILD_SAs recovered whose states were gone", "count", n)
+	}
+}
+
+// followKernel handles one subscription's events until it fails (false
+// when it failed at once) or ctx ends.
+func (d *Daemon) followKernel(ctx context.Context, events <-chan xfrm.Event, errc <-chan error, tick <-chan time.Time) bool {
+	handled := false
 	for {
 		select {
+		case <-tick:
+			d.reconcileKernel(ctx)
+			continue
 		case ev, ok := <-events:
 			if !ok {
-				return
+				return handled
 			}
+			handled = true
 			if ev.Type == xfrm.EventSoftExpire || ev.Type == xfrm.EventHardExpire || ev.Type == xfrm.EventMapping {
 				// Byte and packet limits (and the time limits behind the
 				// engine's own timers) reach the engine as rekey or
@@ -468,10 +520,10 @@ func (d *Daemon) watchKernel(ctx context.Context) {
 				d.goInitiate(name)
 			}
 		case err := <-errc:
-			d.log.Error("kernel events", "err", err)
-			return
+			d.log.Error("kernel events lost: subscribing again", "err", err)
+			return handled
 		case <-ctx.Done():
-			return
+			return handled
 		}
 	}
 }
