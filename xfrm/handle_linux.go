@@ -65,13 +65,38 @@ func (h *Handle) request(msgType int, flags int) *nl.NetlinkRequest {
 	return req
 }
 
-func (h *Handle) exec(req *nl.NetlinkRequest, resType uint16) ([][]byte, error) {
+// exec runs one request under ctx: its deadline bounds the send and the
+// wait for the kernel's answer (SO_SNDTIMEO and SO_RCVTIMEO on the
+// handle's socket, set per request), so that a caller holding a lock
+// never waits on netlink longer than it allowed. An answer that arrives
+// after the deadline is skipped by the next request (its sequence number
+// is not that request's).
+func (h *Handle) exec(ctx context.Context, req *nl.NetlinkRequest, resType uint16) ([][]byte, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.sock == nil {
 		return nil, errors.New("xfrm: handle closed")
 	}
-	return req.Execute(unix.NETLINK_XFRM, resType)
+	// Waiting for the handle may have used up the caller's time.
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("xfrm: %w", err)
+	}
+	var tv unix.Timeval // zero: no timeout
+	dl, bounded := ctx.Deadline()
+	if bounded {
+		tv = unix.NsecToTimeval(max(time.Until(dl), time.Millisecond).Nanoseconds())
+	}
+	if err := h.sock.Socket.SetSendTimeout(&tv); err != nil {
+		return nil, fmt.Errorf("xfrm: netlink send timeout: %w", err)
+	}
+	if err := h.sock.Socket.SetReceiveTimeout(&tv); err != nil {
+		return nil, fmt.Errorf("xfrm: netlink receive timeout: %w", err)
+	}
+	msgs, err := req.Execute(unix.NETLINK_XFRM, resType)
+	if err != nil && bounded && (errors.Is(err, unix.EAGAIN) || errors.Is(err, unix.EWOULDBLOCK)) {
+		return nil, fmt.Errorf("xfrm: no answer from the kernel in time: %w", context.DeadlineExceeded)
+	}
+	return msgs, err
 }
 
 // kernelErr maps errno values to the package's errors so callers can tell
@@ -171,7 +196,7 @@ func (h *Handle) AllocSPI(ctx context.Context, src, dst netip.Addr, reqid uint32
 	msg.Min, msg.Max = 0x100, 0xffffffff
 	req := h.request(nl.XFRM_MSG_ALLOCSPI, 0)
 	req.AddData(msg)
-	msgs, err := h.exec(req, nl.XFRM_MSG_NEWSA)
+	msgs, err := h.exec(ctx, req, nl.XFRM_MSG_NEWSA)
 	if err != nil {
 		return 0, kernelErr(fmt.Sprintf("allocspi %v->%v", src, dst), err)
 	}
@@ -197,7 +222,7 @@ func (h *Handle) InstallState(ctx context.Context, s *State) error {
 	}
 	req := h.request(typ, flags)
 	h.stateMessage(req, s)
-	if _, err := h.exec(req, 0); err != nil {
+	if _, err := h.exec(ctx, req, 0); err != nil {
 		if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("xfrm: install %v: no SPI allocated for it (inbound SPIs come from AllocSPI): %w", s, err)
 		}
@@ -214,7 +239,7 @@ func (h *Handle) UpdateState(ctx context.Context, s *State) error {
 	}
 	req := h.request(nl.XFRM_MSG_UPDSA, unix.NLM_F_ACK)
 	h.stateMessage(req, s)
-	if _, err := h.exec(req, 0); err != nil {
+	if _, err := h.exec(ctx, req, 0); err != nil {
 		return kernelErr("update "+s.String(), err)
 	}
 	return nil
@@ -300,7 +325,7 @@ func (h *Handle) DeleteState(ctx context.Context, id StateID) error {
 	putAddr(&msg.Daddr, id.Dst)
 	req := h.request(nl.XFRM_MSG_DELSA, unix.NLM_F_ACK)
 	req.AddData(msg)
-	if _, err := h.exec(req, 0); err != nil {
+	if _, err := h.exec(ctx, req, 0); err != nil {
 		if errors.Is(err, unix.ESRCH) || errors.Is(err, unix.ENOENT) {
 			return nil
 		}
@@ -338,7 +363,7 @@ func (h *Handle) InstallPolicy(ctx context.Context, p *Policy) error {
 	req.AddData(info)
 	if p.Action == Pass {
 		// XFRM_POLICY_ALLOW without a template: the traffic goes as is.
-		if _, err := h.exec(req, 0); err != nil {
+		if _, err := h.exec(ctx, req, 0); err != nil {
 			return kernelErr("install "+p.String(), err)
 		}
 		return nil
@@ -354,7 +379,7 @@ func (h *Handle) InstallPolicy(ctx context.Context, p *Policy) error {
 	t.Mode = 0
 	t.Aalgos, t.Ealgos, t.Calgos = ^uint32(0), ^uint32(0), ^uint32(0)
 	req.AddData(nl.NewRtAttr(nl.XFRMA_TMPL, t.Serialize()))
-	if _, err := h.exec(req, 0); err != nil {
+	if _, err := h.exec(ctx, req, 0); err != nil {
 		return kernelErr("install "+p.String(), err)
 	}
 	return nil
@@ -369,7 +394,7 @@ func (h *Handle) DeletePolicy(ctx context.Context, p *Policy) error {
 	putSelector(&id.Sel, p.Selector)
 	req := h.request(nl.XFRM_MSG_DELPOLICY, unix.NLM_F_ACK)
 	req.AddData(id)
-	if _, err := h.exec(req, 0); err != nil {
+	if _, err := h.exec(ctx, req, 0); err != nil {
 		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
 			return nil
 		}
@@ -426,7 +451,7 @@ func (h *Handle) States(ctx context.Context) ([]InstalledState, error) {
 	}
 	req := h.request(nl.XFRM_MSG_GETSA, unix.NLM_F_DUMP)
 	req.AddData(&nl.XfrmUsersaInfo{})
-	msgs, err := h.exec(req, nl.XFRM_MSG_NEWSA)
+	msgs, err := h.exec(ctx, req, nl.XFRM_MSG_NEWSA)
 	if err != nil {
 		return nil, kernelErr("list states", err)
 	}
@@ -554,7 +579,7 @@ func (h *Handle) Policies(ctx context.Context) ([]InstalledPolicy, error) {
 	}
 	req := h.request(nl.XFRM_MSG_GETPOLICY, unix.NLM_F_DUMP)
 	req.AddData(&nl.XfrmUserpolicyInfo{})
-	msgs, err := h.exec(req, nl.XFRM_MSG_NEWPOLICY)
+	msgs, err := h.exec(ctx, req, nl.XFRM_MSG_NEWPOLICY)
 	if err != nil {
 		return nil, kernelErr("list policies", err)
 	}

@@ -57,7 +57,7 @@ func (h *Handle) getState(ctx context.Context, id StateID) ([]byte, string, erro
 	req := h.request(nl.XFRM_MSG_GETSA, 0)
 	req.AddData(msg)
 	op := fmt.Sprintf("get state spi 0x%08x dst %v", id.SPI, id.Dst)
-	msgs, err := h.exec(req, nl.XFRM_MSG_NEWSA)
+	msgs, err := h.exec(ctx, req, nl.XFRM_MSG_NEWSA)
 	if err != nil {
 		return nil, op, kernelErr(op, err)
 	}

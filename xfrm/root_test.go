@@ -308,3 +308,33 @@ func TestPassPolicy(t *testing.T) {
 		t.Fatal("TCP passed after the pass policies were deleted")
 	}
 }
+
+// TestContextDeadline: a request's context bounds it. With a deadline the
+// handle's socket carries it (and requests still work, one after another,
+// with or without one); a context already ended sends nothing.
+func TestContextDeadline(t *testing.T) {
+	vmtest.RequireRoot(t)
+	ns := nstest.New(t)
+	h := open(t, ns)
+	c := xfrm.ChildSA{ReqID: xfrm.ReqIDMin + 9, Local: addrA, Remote: addrB}
+	ps := c.Policies()
+	for i := range ps {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := h.InstallPolicy(ctx, &ps[i])
+		cancel()
+		if err != nil {
+			t.Fatalf("with a deadline: %v", err)
+		}
+	}
+	if got, err := h.Policies(context.Background()); err != nil || len(got) != len(ps) {
+		t.Fatalf("after bounded installs, without a deadline: %d policies, %v", len(got), err)
+	}
+	ended, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	if err := h.Flush(ended); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("flush with an ended context: %v, want DeadlineExceeded", err)
+	}
+	if got, _ := h.Policies(context.Background()); len(got) != len(ps) {
+		t.Fatalf("a request with an ended context changed the kernel: %d policies left of %d", len(got), len(ps))
+	}
+}
