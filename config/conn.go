@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
@@ -438,7 +439,13 @@ func validateSetup(d *diags, s *Setup, raw *Section) {
 		return raw.Pos
 	}
 	if s.CharonDebug != "" {
-		d.add(Info, at("charondebug"), "", "charondebug", "not applicable: cygnet's log levels come from strongswan.conf charon.filelog / charon.syslog")
+		if level, err := charonDebugLevel(s.CharonDebug); err != nil {
+			// the daemon refuses to start on it
+			d.add(Error, at("charondebug"), "", "charondebug", "%s", errMsg(err))
+		} else {
+			d.add(Info, at("charondebug"), "", "charondebug",
+				"sets the level of cygnet's stderr log (the journal under systemd) to %d, the highest given: cygnet does not log by subsystem; strongswan.conf charon.filelog / charon.syslog set the other targets", level)
+		}
 	}
 	if s.CacheCRLs {
 		d.add(Warning, at("cachecrls"), "", "cachecrls", "not implemented: cygnet does not fetch, so does not cache, CRLs")
@@ -447,6 +454,29 @@ func validateSetup(d *diags, s *Setup, raw *Section) {
 		d.add(Error, at("strictcrlpolicy"), "", "strictcrlpolicy",
 			"strictcrlpolicy=%s is not supported: cygnet does not fetch CRLs and cannot require a fresh one", s.StrictCRLPolicy)
 	}
+}
+
+// charonDebugLevel reads charondebug= ("ike 2, knl 1") as the daemon does
+// and returns the highest level given, the level of the daemon's stderr
+// log.
+func charonDebugLevel(v string) (int, error) {
+	level := -1
+	// empty parts ("ike 2,") are skipped, as the daemon skips them
+	for _, part := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' }) {
+		f := strings.Fields(part)
+		if len(f) != 2 {
+			return 0, fmt.Errorf("config: bad charondebug %q: want \"subsystem level\" pairs separated by commas", v)
+		}
+		n, err := strconv.Atoi(f[1])
+		if err != nil || n < -1 || n > 4 {
+			return 0, fmt.Errorf("config: bad charondebug %q: level %q of %s is not -1..4", v, f[1], f[0])
+		}
+		level = max(level, n)
+	}
+	if level == -1 && strings.TrimSpace(strings.ReplaceAll(v, ",", "")) == "" {
+		level = 1 // nothing given: strongSwan's default level
+	}
+	return level, nil
 }
 
 func validateCA(d *diags, ca *CA) {
@@ -690,9 +720,23 @@ func validateConn(d *diags, c *Conn) {
 		errf(markKey(c), "%%unique marks are not supported")
 	} else if c.MarkIn != c.MarkOut {
 		errf(markKey(c), "different inbound and outbound marks are not supported")
+	} else if !c.MarkIn.IsZero() {
+		warnf(markKey(c), "not implemented: the SAs and policies are installed without the mark, so they apply to all traffic between the hosts, not only to packets marked %s", formatMark(c.MarkIn))
+	}
+	if c.IsSet("mobike") && c.MOBIKE {
+		warnf("mobike", "not implemented: cygnet neither announces nor uses MOBIKE (RFC 4555), so the SAs do not follow an address change; mobike=no says what cygnet does")
 	}
 	if c.IsSet("dpdtimeout") {
 		warnf("dpdtimeout", "IKEv1 only in strongSwan, ignored: with IKEv2 a peer is declared dead when retransmissions give up (strongswan.conf charon.retransmit_*)")
+	}
+	if c.IsSet("dpddelay") && c.DPDAction == "none" {
+		warnf("dpddelay", "has no effect with dpdaction=none: dead peer detection is off, as in strongSwan; set dpdaction=clear, hold or restart to use it")
+	}
+	if c.MarginBytes != 0 && c.LifeBytes == 0 {
+		warnf("marginbytes", "has no effect without lifebytes: there is no byte limit to rekey before")
+	}
+	if c.MarginPackets != 0 && c.LifePackets == 0 {
+		warnf("marginpackets", "has no effect without lifepackets: there is no packet limit to rekey before")
 	}
 	if c.Rekey {
 		if c.MarginTime >= c.Lifetime {
