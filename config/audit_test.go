@@ -131,37 +131,49 @@ func TestKeywordAudit(t *testing.T) {
 // asks for what cygnet does anyway, so cygnet does what the line says and
 // there is nothing to warn about.
 var auditSilent = map[string]string{
-	"keyexchange=ikev2":         "IKEv2 is the only version cygnet speaks; the same as the default ike",
-	"mobike=no":                 "cygnet never does MOBIKE, which is what mobike=no asks for",
-	"leftsubnet=10.0.0.1/32":    "the host address itself: transport mode protects exactly that",
-	"rightsubnet=10.0.0.2/32":   "the host address itself: transport mode protects exactly that",
-	"leftsubnet=%dynamic":       "the end's own address, which transport mode protects anyway",
-	"rightsubnet=%dynamic":      "the end's own address, which transport mode protects anyway",
-	"leftsigkey=%cert":          "use the certificate's key: what cygnet does when there is a certificate",
-	"rightsigkey=%cert":         "use the certificate's key: what cygnet does when there is a certificate",
-	"leftsubnetwithin=10.0.0.1": "the host address itself: transport mode protects exactly that",
+	"keyexchange=ikev2":                 "IKEv2 is the only version cygnet speaks; the same as the default ike",
+	"mobike=no":                         "cygnet never does MOBIKE, which is what mobike=no asks for",
+	"leftsubnet=10.0.0.1/32":            "the host address itself: transport mode protects exactly that",
+	"rightsubnet=10.0.0.2/32":           "the host address itself: transport mode protects exactly that",
+	"leftsubnet=%dynamic":               "the end's own address, which transport mode protects anyway",
+	"rightsubnet=%dynamic":              "the end's own address, which transport mode protects anyway",
+	"leftsigkey=%cert":                  "use the certificate's key: what cygnet does when there is a certificate",
+	"rightsigkey=%cert":                 "use the certificate's key: what cygnet does when there is a certificate",
+	"leftsubnetwithin=10.0.0.1":         "the host address itself: transport mode protects exactly that",
+	"rightupdown=/usr/local/bin/updown": "the remote end's (right is the peer here): only the local end's script runs, in strongSwan too; a file both hosts share carries both",
+	"rightfirewall=yes":                 "the remote end's (right is the peer here): only the local end's rules are set, in strongSwan too; a file both hosts share carries both",
+	"uniqueids=replace":                 "identical to yes, ipsec.conf(5) says; ike/unique.go treats them alike",
+	"fragmentation=force":               "differs from yes for IKEv1 only, ipsec.conf(5) says; ike/sa.go treats them alike",
+	"closeaction=clear":                 "like none, nothing follows the peer's delete, in strongSwan too; ike/peeraction.go acts on hold and restart only",
 }
 
 // engineFieldsUnread are fields of ike.Connection and ike.Endpoint that
 // the config reader fills but nothing in ike/ or internal/ reads, so a
-// change there changes nothing the daemon does. TestEngineFieldsUnread
+// change there changes nothing the daemon does. remote limits an Endpoint
+// field to the remote end (the local end's is read). TestEngineFieldsUnread
 // keeps the list true.
 var engineFieldsUnread = []struct {
-	typ   reflect.Type
-	field string
+	typ    reflect.Type
+	field  string
+	remote bool
 }{
-	{reflect.TypeOf(ike.Connection{}), "Mark"},
-	{reflect.TypeOf(ike.Connection{}), "MarkMask"},
-	{reflect.TypeOf(ike.Connection{}), "MOBIKE"},
-	{reflect.TypeOf(ike.Connection{}), "DPDTimeout"},
-	{reflect.TypeOf(ike.Endpoint{}), "Subnets"},
+	{reflect.TypeOf(ike.Connection{}), "Mark", false},
+	{reflect.TypeOf(ike.Connection{}), "MarkMask", false},
+	{reflect.TypeOf(ike.Connection{}), "MOBIKE", false},
+	{reflect.TypeOf(ike.Connection{}), "DPDTimeout", false},
+	{reflect.TypeOf(ike.Endpoint{}), "Subnets", false},
+	// the local end's script runs, as in strongSwan; the remote end's is
+	// there for the peer when both hosts share the file
+	{reflect.TypeOf(ike.Endpoint{}), "Updown", true},
+	{reflect.TypeOf(ike.Endpoint{}), "Firewall", true},
 }
 
 // engineView is what the daemon acts on: the engine's configuration
-// without the fields it does not read (engineFieldsUnread), and with the
-// byte and packet margins cleared where the engine ignores them (no life
-// limit: ike's childLimits), plus config setup's charondebug, which sets
-// the daemon's log level.
+// without the fields it does not read (engineFieldsUnread), with the byte
+// and packet margins cleared where the engine ignores them (no life limit:
+// ike's childLimits) and the values it does not tell apart made one, plus
+// config setup's charondebug, which sets the daemon's log level. Fields
+// only shown (the VICI listing shows the local end's CA) count as read.
 func engineView(l *Loaded) any {
 	cfg := l.Config
 	cfg.Connections = slices.Clone(cfg.Connections)
@@ -169,12 +181,22 @@ func engineView(l *Loaded) any {
 		c := &cfg.Connections[i]
 		for _, f := range engineFieldsUnread {
 			structs := []reflect.Value{reflect.ValueOf(c).Elem()}
-			if f.typ == reflect.TypeOf(ike.Endpoint{}) {
+			switch {
+			case f.typ == reflect.TypeOf(ike.Endpoint{}) && f.remote:
+				structs = []reflect.Value{reflect.ValueOf(&c.Remote).Elem()}
+			case f.typ == reflect.TypeOf(ike.Endpoint{}):
 				structs = []reflect.Value{reflect.ValueOf(&c.Local).Elem(), reflect.ValueOf(&c.Remote).Elem()}
 			}
 			for _, v := range structs {
 				v.FieldByName(f.field).SetZero()
 			}
+		}
+		// values the engine does not tell apart (see auditSilent)
+		if c.Fragmentation == ike.FragmentationForce {
+			c.Fragmentation = ike.FragmentationYes
+		}
+		if c.CloseAction == ike.ActionClear {
+			c.CloseAction = ike.ActionNone
 		}
 		if c.LifeBytes == 0 {
 			c.MarginBytes = 0
@@ -182,6 +204,9 @@ func engineView(l *Loaded) any {
 		if c.LifePackets == 0 {
 			c.MarginPackets = 0
 		}
+	}
+	if cfg.UniqueIDs == ike.UniqueIDsReplace {
+		cfg.UniqueIDs = ike.UniqueIDsYes
 	}
 	return struct {
 		Config      ike.Config
@@ -194,12 +219,14 @@ func engineView(l *Loaded) any {
 // assigned) has become an effect, and must leave the list (and its
 // "not implemented" warning, if any, be reviewed).
 func TestEngineFieldsUnread(t *testing.T) {
-	names := map[string]bool{}
+	names := map[string]bool{}      // field name -> listed
+	remoteOnly := map[string]bool{} // reads through .Local do not count
 	for _, f := range engineFieldsUnread {
 		if _, ok := f.typ.FieldByName(f.field); !ok {
 			t.Errorf("%v has no field %s", f.typ, f.field)
 		}
 		names[f.field] = true
+		remoteOnly[f.field] = f.remote
 	}
 	reads := map[string][]string{}
 	fset := gotoken.NewFileSet()
@@ -230,9 +257,14 @@ func TestEngineFieldsUnread(t *testing.T) {
 				if fn, ok := n.(*ast.FuncDecl); ok && strings.EqualFold(fn.Name.Name, "clone") {
 					return false // copying a field is not using it
 				}
-				if s, ok := n.(*ast.SelectorExpr); ok && names[s.Sel.Name] && !written[s] {
-					reads[s.Sel.Name] = append(reads[s.Sel.Name], fset.Position(s.Pos()).String())
+				s, ok := n.(*ast.SelectorExpr)
+				if !ok || !names[s.Sel.Name] || written[s] {
+					return true
 				}
+				if x, ok := s.X.(*ast.SelectorExpr); ok && x.Sel.Name == "Local" && remoteOnly[s.Sel.Name] {
+					return true
+				}
+				reads[s.Sel.Name] = append(reads[s.Sel.Name], fset.Position(s.Pos()).String())
 				return true
 			})
 			return nil
