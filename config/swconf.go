@@ -398,7 +398,9 @@ func parseSwBool(v string) (bool, error) {
 	return false, fmt.Errorf("bad boolean %q", v)
 }
 
-// swKeysUsed are the charon settings cygnet implements.
+// swKeysUsed are the charon settings cygnet reads (install_routes,
+// retransmit_jitter and retransmit_limit only to report that they have no
+// effect).
 var swKeysUsed = []string{"port", "port_nat_t", "install_routes", "retransmit_tries", "retransmit_timeout",
 	"retransmit_base", "make_before_break", "replay_window", "filelog", "syslog", "retransmit_jitter",
 	"retransmit_limit", "keep_alive", "init_limit_half_open", "cookie_threshold", "block_threshold", "dos_protection"}
@@ -445,6 +447,7 @@ func (c *StrongswanConf) interpret(d *diags) {
 			}
 			if s.Key == "install_routes" {
 				c.InstallRoutes = b
+				d.add(Info, s.Pos, "", "charon."+s.Key, "no effect: cygnet runs transport mode only, for which strongSwan installs no routes either")
 			} else {
 				c.DoSProtection = b
 			}
@@ -457,6 +460,9 @@ func (c *StrongswanConf) interpret(d *diags) {
 			switch s.Key {
 			case "retransmit_jitter":
 				c.RetransmitJitter = int(n)
+				if n != 0 {
+					d.add(Warning, s.Pos, "", "charon."+s.Key, "not implemented: retransmissions go at the times retransmit_timeout and retransmit_base give, without jitter")
+				}
 			case "init_limit_half_open":
 				c.InitLimitHalfOpen = int(n)
 			case "block_threshold":
@@ -471,6 +477,9 @@ func (c *StrongswanConf) interpret(d *diags) {
 				continue
 			}
 			c.RetransmitLimit = time.Duration(f * float64(time.Second))
+			if f != 0 {
+				d.add(Warning, s.Pos, "", "charon."+s.Key, "not implemented: the retransmission timeout is not capped, so with many retransmit_tries a dead peer is declared dead later than strongSwan would")
+			}
 		case "keep_alive":
 			d, err := parseDuration(s.Value)
 			if err != nil {
