@@ -63,41 +63,12 @@ func TestKeywordAudit(t *testing.T) {
 		}
 		got := a.load(t, c.context, c.key, c.value)
 		covered[kwKey{key, got.section}] = true
-		canon := canonicalKey(key, got.section)
-		reported := ""
-		for _, d := range got.diags.atLeast(Warning) {
-			if (d.Keyword == key || d.Keyword == canon) && d.Line == got.line && filepath.Base(d.File) == "ipsec.conf" {
-				reported = "warned"
-				if d.Severity == Error {
-					reported = "refused"
-					break
-				}
-			}
-		}
-		// An Error the table's value causes elsewhere means the value is
-		// not representative: the conn would be dropped for another reason.
-		for _, d := range got.diags.Errors() {
-			if d.Keyword != key && d.Keyword != canon && !ref.diags.has(d) {
-				t.Errorf("%s=%s: an unrelated error, choose another value: %v", key, c.value, d)
-			}
-		}
-		applied := !reflect.DeepEqual(engineView(ref.l), engineView(got.l))
-		outcome := strings.Trim(map[bool]string{true: "applied"}[applied]+"+"+reported, "+")
 		id := key + "=" + c.value
-		why, allowed := auditSilent[id]
-		switch {
-		case outcome == "" && allowed:
-			outcome = "silent, allowed: " + why
+		outcome := auditOutcome(t, ref, got, "ipsec.conf", id, key, canonicalKey(key, got.section))
+		if strings.HasPrefix(outcome, "silent, allowed") {
 			seenAllowed[id] = true
-			counts["silent, allowed"]++
-		case outcome == "":
-			outcome = "SILENT"
-			t.Errorf("%s (%s:%d) is accepted and has no effect and no diagnostic: implement it or warn", id, "ipsec.conf", got.line)
-		case allowed:
-			t.Errorf("%s is in auditSilent but is %s: drop it from the list", id, outcome)
-		default:
-			counts[outcome]++
 		}
+		counts[strings.SplitN(outcome, ":", 2)[0]]++
 		value := c.value
 		if c.context != nil {
 			value += " (with " + strings.Join(c.context, " ") + ")"
@@ -121,7 +92,100 @@ func TestKeywordAudit(t *testing.T) {
 		}
 	}
 	for id := range auditSilent {
-		if !seenAllowed[id] {
+		if !seenAllowed[id] && !strings.HasPrefix(id, "charon.") {
+			t.Errorf("auditSilent lists %s, which no case produces silently", id)
+		}
+	}
+}
+
+// auditOutcome classifies one case against its reference: applied,
+// warned, refused or a combination, "silent, allowed: why", or SILENT,
+// which fails the test. names are the spellings a diagnostic may use; it
+// must be at got.line of file.
+func auditOutcome(t *testing.T, ref, got auditResult, file, id string, names ...string) string {
+	t.Helper()
+	reported := ""
+	for _, d := range got.diags.atLeast(Warning) {
+		if slices.Contains(names, d.Keyword) && d.Line == got.line && filepath.Base(d.File) == file {
+			reported = "warned"
+			if d.Severity == Error {
+				reported = "refused"
+				break
+			}
+		}
+	}
+	// An Error the table's value causes elsewhere means the value is not
+	// representative: the conn would be dropped for another reason.
+	for _, d := range got.diags.Errors() {
+		if !slices.Contains(names, d.Keyword) && !ref.diags.has(d) {
+			t.Errorf("%s: an unrelated error, choose another value: %v", id, d)
+		}
+	}
+	applied := !reflect.DeepEqual(engineView(ref.l), engineView(got.l))
+	outcome := strings.Trim(map[bool]string{true: "applied"}[applied]+"+"+reported, "+")
+	why, allowed := auditSilent[id]
+	switch {
+	case outcome == "" && allowed:
+		return "silent, allowed: " + why
+	case outcome == "":
+		t.Errorf("%s (%s:%d) is accepted and has no effect and no diagnostic: implement it or warn", id, file, got.line)
+		return "SILENT"
+	case allowed:
+		t.Errorf("%s is in auditSilent but is %s: drop it from the list", id, outcome)
+	}
+	return outcome
+}
+
+// TestStrongswanConfAudit does for the charon settings of strongswan.conf
+// that cygnet reads (swKeysUsed) what TestKeywordAudit does for ipsec.conf;
+// the other settings are reported as not applicable (Info) by name.
+func TestStrongswanConfAudit(t *testing.T) {
+	a := newAudit(t)
+	sw := filepath.Join(a.dir, "strongswan.conf")
+	load := func(setting string) auditResult {
+		writeFile(t, sw, "charon {\n"+setting+"}\n", 0o644)
+		r := a.load(t, nil, "", "")
+		r.line = 2
+		return r
+	}
+	base := load("")
+	if bad := base.diags.atLeast(Warning); len(bad) > 0 {
+		t.Fatalf("the baseline is not clean:\n%s", listDiags(bad))
+	}
+	cases := []struct{ key, value string }{
+		{"port", "4501"}, {"port_nat_t", "4502"}, {"install_routes", "no"},
+		{"retransmit_tries", "3"}, {"retransmit_timeout", "2.5"}, {"retransmit_base", "1.4"},
+		{"retransmit_jitter", "20"}, {"retransmit_limit", "30"},
+		{"make_before_break", "yes"}, {"replay_window", "64"}, {"keep_alive", "10s"},
+		{"init_limit_half_open", "100"}, {"cookie_threshold", "5"}, {"block_threshold", "3"},
+		{"dos_protection", "no"},
+		{"filelog", "{\n    audit {\n      path = /var/log/cygnet.log\n      default = 2\n    }\n  }"},
+		{"syslog", "{\n    daemon {\n      ike = 2\n    }\n  }"},
+	}
+	covered, seenAllowed := map[string]bool{}, map[string]bool{}
+	var table strings.Builder
+	for _, c := range cases {
+		covered[c.key] = true
+		sep := " = "
+		if strings.HasPrefix(c.value, "{") {
+			sep = " "
+		}
+		got := load("  " + c.key + sep + c.value + "\n")
+		id := "charon." + c.key + "=" + strings.Join(strings.Fields(c.value), " ")
+		outcome := auditOutcome(t, base, got, "strongswan.conf", id, "charon."+c.key)
+		if strings.HasPrefix(outcome, "silent, allowed") {
+			seenAllowed[id] = true
+		}
+		fmt.Fprintf(&table, "%-60s %s\n", id, outcome)
+	}
+	t.Logf("strongswan.conf audit, %d cases:\n%s", len(cases), table.String())
+	for _, k := range swKeysUsed {
+		if !covered[k] {
+			t.Errorf("charon.%s has no audit case", k)
+		}
+	}
+	for id := range auditSilent {
+		if !seenAllowed[id] && strings.HasPrefix(id, "charon.") {
 			t.Errorf("auditSilent lists %s, which no case produces silently", id)
 		}
 	}
@@ -144,6 +208,7 @@ var auditSilent = map[string]string{
 	"rightfirewall=yes":                 "the remote end's (right is the peer here): only the local end's rules are set, in strongSwan too; a file both hosts share carries both",
 	"uniqueids=replace":                 "identical to yes, ipsec.conf(5) says; ike/unique.go treats them alike",
 	"fragmentation=force":               "differs from yes for IKEv1 only, ipsec.conf(5) says; ike/sa.go treats them alike",
+	"charon.install_routes=no":          "transport mode needs no routes, and strongSwan installs none for it; an Info says so",
 	"closeaction=clear":                 "like none, nothing follows the peer's delete, in strongSwan too; ike/peeraction.go acts on hold and restart only",
 }
 
@@ -172,7 +237,8 @@ var engineFieldsUnread = []struct {
 // without the fields it does not read (engineFieldsUnread), with the byte
 // and packet margins cleared where the engine ignores them (no life limit:
 // ike's childLimits) and the values it does not tell apart made one, plus
-// config setup's charondebug, which sets the daemon's log level. Fields
+// what the daemon reads itself: config setup's charondebug (its log
+// level), strongswan.conf's ports and log targets. Fields
 // only shown (the VICI listing shows the local end's CA) count as read.
 func engineView(l *Loaded) any {
 	cfg := l.Config
@@ -208,10 +274,13 @@ func engineView(l *Loaded) any {
 	if cfg.UniqueIDs == ike.UniqueIDsReplace {
 		cfg.UniqueIDs = ike.UniqueIDsYes
 	}
+	sw := l.Strongswan
 	return struct {
-		Config      ike.Config
-		CharonDebug string
-	}{cfg, l.IPsec.Setup.CharonDebug}
+		Config          ike.Config
+		CharonDebug     string
+		Port, PortNATT  uint16 // the daemon's sockets
+		FileLog, SysLog []LogTarget
+	}{cfg, l.IPsec.Setup.CharonDebug, sw.Port, sw.PortNATT, sw.FileLog, sw.SysLog}
 }
 
 // TestEngineFieldsUnread checks engineFieldsUnread against the sources of
