@@ -29,8 +29,8 @@ import (
 // and the result is classified:
 //
 //   - applied: what the daemon runs on changes (engineView: ike.Config
-//     without the fields the engine does not read, and the daemon's
-//     charondebug);
+//     without what the engine does not read, plus what the daemon reads
+//     itself);
 //   - reported: a Warning or an Error names the keyword at its line;
 //   - silent: neither. A silent keyword fails the test unless auditSilent
 //     explains why the value changes nothing cygnet does.
