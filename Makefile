@@ -5,7 +5,7 @@ SHELL := /bin/bash
 export PATH := /usr/local/go/bin:$(PATH)
 GO ?= go
 
-.PHONY: all build test demo demo-pair deps fmt vet fuzz install clean
+.PHONY: all build test demo demo-pair bench deps fmt vet fuzz install clean
 
 all: build
 
@@ -25,6 +25,12 @@ demo: deps
 # The single-pair daemon demo: moon and sun from strongSwan-style files.
 demo-pair: deps
 	CYGNET_VM=1 CYGNET_REQUIRE_VM=1 $(GO) test -count=1 -v -timeout 30m -run "^TestDaemonDemo$$" ./internal/e2e/
+
+# cygnet against strongSwan's charon, side by side in one guest (internal/e2e TestSideBySide): setup
+# rate, latency, responder CPU and RSS per SA, ratios; make test runs it with 60 SAs per run.
+BENCH_N ?= 400
+bench: deps
+	CYGNET_VM=1 CYGNET_REQUIRE_VM=1 CYGNET_BENCH_N=$(BENCH_N) $(GO) test -count=1 -v -timeout 60m -run "^TestSideBySide$$" ./internal/e2e/
 
 deps:
 	scripts/deps.sh
