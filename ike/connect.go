@@ -76,6 +76,9 @@ func (e *Engine) Connect(ctx context.Context, name string) error {
 // reads the connection's configuration afresh on every attempt).
 func (e *Engine) Start(name string) error {
 	e.connect.init()
+	if e.conn(name) == nil {
+		return fmt.Errorf("%w %q", ErrNoConnection, name)
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed || e.draining {

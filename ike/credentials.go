@@ -32,7 +32,7 @@ func (sa *ikeSA) verifyAuth(c *Connection, peer Identity, auth *message.Auth, ps
 	switch c.Remote.Auth {
 	case AuthPSK:
 		if auth.Method != message.AuthSharedKey {
-			return fmt.Errorf("%w: peer used %v, conn %s expects a pre-shared key", errAuthFailed, auth.Method, c.Name)
+			return fmt.Errorf("%w: peer used %v, conn %s expects a pre-shared key", ErrAuthFailed, auth.Method, c.Name)
 		}
 		// As strongSwan's PSK authenticator, every key that applies to
 		// the pair is tried: the two ends may rank their files
@@ -40,18 +40,18 @@ func (sa *ikeSA) verifyAuth(c *Connection, peer Identity, auth *message.Auth, ps
 		// then signs with a key this end would not have chosen.
 		keys := sa.e.config().Credentials.PSKCandidates(sa.localID, peer)
 		if len(keys) == 0 {
-			return fmt.Errorf("%w: no pre-shared key for %v - %v", errAuthFailed, sa.localID, peer)
+			return fmt.Errorf("%w: no pre-shared key for %v - %v", ErrAuthFailed, sa.localID, peer)
 		}
 		for _, key := range keys {
 			if keymat.VerifyPSKAuth(sa.prf, key.Secret, signed, auth.Data) {
 				return nil
 			}
 		}
-		return fmt.Errorf("%w: pre-shared key AUTH of %v does not verify with any of %d key(s)", errAuthFailed, peer, len(keys))
+		return fmt.Errorf("%w: pre-shared key AUTH of %v does not verify with any of %d key(s)", ErrAuthFailed, peer, len(keys))
 	case AuthPubkey:
 		return sa.verifySignature(c, peer, auth, ps, signed)
 	}
-	return fmt.Errorf("%w: conn %s: remote authentication %v cannot be used", errAuthFailed, c.Name, c.Remote.Auth)
+	return fmt.Errorf("%w: conn %s: remote authentication %v cannot be used", ErrAuthFailed, c.Name, c.Remote.Auth)
 }
 
 // certReq returns the CERTREQ payload naming the CAs we accept (RFC 7296

@@ -11,4 +11,10 @@ var (
 	// engine's configuration does not have (or, for Unroute, that is not
 	// routed).
 	ErrNoConnection = errors.New("ike: no connection")
+	// ErrAuthFailed is wrapped by every authentication failure, ours of
+	// the peer or the peer's of us (AUTHENTICATION_FAILED).
+	ErrAuthFailed = errors.New("authentication failed")
+	// ErrNoProposal reports that the peer accepted none of the proposals
+	// offered (NO_PROPOSAL_CHOSEN), for the IKE SA or the CHILD_SA.
+	ErrNoProposal = errors.New("no proposal chosen")
 )

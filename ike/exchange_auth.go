@@ -11,8 +11,6 @@ import (
 	"github.com/cygnet-ipsec/cygnet/ike/suite"
 )
 
-// errAuthFailed is wrapped by every authentication failure.
-var errAuthFailed = errors.New("authentication failed")
 
 // localIdentity is the ID this end sends: the configured one, else the
 // certificate's subject, else the address (strongSwan's leftid default).
@@ -131,7 +129,7 @@ func (sa *ikeSA) onAuthResponse(m *message.Message, ps message.Payloads) {
 		if ps.Notify(message.AuthenticationFailed) != nil {
 			sa.e.counters.authFailures.Add(1)
 			sa.logAt(slog.LevelWarn, "ike: authentication failed", "peer", sa.remote.String(), "reason", reason)
-			sa.destroy("authentication failed", fmt.Errorf("ike: conn %s: %w: %s", c.Name, errAuthFailed, reason))
+			sa.destroy("authentication failed", fmt.Errorf("ike: conn %s: %w: %s", c.Name, ErrAuthFailed, reason))
 			return
 		}
 		sa.logAt(slog.LevelWarn, "ike: IKE_AUTH failed", "reason", reason)
@@ -142,7 +140,7 @@ func (sa *ikeSA) onAuthResponse(m *message.Message, ps message.Payloads) {
 	want := expectedRemote(c)
 	var err error
 	if !idMatches(want, peerID) {
-		err = fmt.Errorf("%w: peer identity %v is not the configured %v", errAuthFailed, peerID, want)
+		err = fmt.Errorf("%w: peer identity %v is not the configured %v", ErrAuthFailed, peerID, want)
 	} else {
 		signed := keymat.SignedOctets(sa.prf, sa.initResp, sa.ni, sa.keys.SKpr, idr.RestOfPayload())
 		err = sa.verifyAuth(c, peerID, auth, ps, signed)
@@ -182,6 +180,9 @@ func (sa *ikeSA) onAuthResponse(m *message.Message, ps message.Payloads) {
 // acceptChild checks the responder's CHILD_SA answer and installs it.
 func (sa *ikeSA) acceptChild(ch *childSA, ps message.Payloads) error {
 	for _, n := range ps.Notifies() {
+		if n.NotifyType == message.NoProposalChosen {
+			return fmt.Errorf("peer sent %v: %w", n.NotifyType, ErrNoProposal)
+		}
 		if n.NotifyType.IsError() {
 			return fmt.Errorf("peer sent %v", n.NotifyType)
 		}
@@ -280,7 +281,7 @@ func (sa *ikeSA) handleAuthRequest(h message.Header, raw []byte, ps message.Payl
 		sa.destroy("authentication failed", nil)
 	}
 	if idi == nil || auth == nil {
-		fail("IKE_AUTH without IDi and AUTH (EAP is not supported)", errAuthFailed)
+		fail("IKE_AUTH without IDi and AUTH (EAP is not supported)", ErrAuthFailed)
 		return
 	}
 	peerID := Identity{Type: idi.IDType, Data: clone(idi.Data)}
@@ -311,7 +312,7 @@ func (sa *ikeSA) handleAuthRequest(h message.Header, raw []byte, ps message.Payl
 		if !wantLocal.IsZero() {
 			reason += fmt.Sprintf(" which asked for %v", wantLocal)
 		}
-		fail(reason, errAuthFailed)
+		fail(reason, ErrAuthFailed)
 		return
 	}
 	sa.conn = conn

@@ -254,7 +254,11 @@ func (sa *ikeSA) onInitResponse(m *message.Message, ps message.Payloads) {
 			} else {
 				sa.logAt(slog.LevelWarn, "ike: IKE_SA_INIT refused", "notify", n.NotifyType.String())
 			}
-			fail("refused", fmt.Errorf("peer refused IKE_SA_INIT: %v", n.NotifyType))
+			if n.NotifyType == message.NoProposalChosen {
+				fail("refused", fmt.Errorf("peer refused IKE_SA_INIT: %v: %w", n.NotifyType, ErrNoProposal))
+			} else {
+				fail("refused", fmt.Errorf("peer refused IKE_SA_INIT: %v", n.NotifyType))
+			}
 			return
 		}
 	}

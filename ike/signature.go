@@ -99,11 +99,11 @@ func (sa *ikeSA) signAuth(c *Connection, signed []byte) (*message.Auth, error) {
 // vouch for the identity the peer claimed.
 func (sa *ikeSA) verifySignature(c *Connection, peer Identity, a *message.Auth, ps message.Payloads, signed []byte) error {
 	if a.Method == message.AuthSharedKey || a.Method == message.AuthNull {
-		return fmt.Errorf("%w: peer used %v, conn %s expects a signature", errAuthFailed, a.Method, c.Name)
+		return fmt.Errorf("%w: peer used %v, conn %s expects a signature", ErrAuthFailed, a.Method, c.Name)
 	}
 	if c.Remote.SigKey != nil {
 		if err := auth.Verify(c.Remote.SigKey, a.Method, a.Data, signed); err != nil {
-			return fmt.Errorf("%w: raw public key: %w", errAuthFailed, err)
+			return fmt.Errorf("%w: raw public key: %w", ErrAuthFailed, err)
 		}
 		return nil
 	}
@@ -117,7 +117,7 @@ func (sa *ikeSA) verifySignature(c *Connection, peer Identity, a *message.Auth, 
 	if len(certs) == 0 {
 		// The peer may rely on us having its certificate (rightcert).
 		if c.Remote.Cert == nil {
-			return fmt.Errorf("%w: peer sent no certificate and none is configured", errAuthFailed)
+			return fmt.Errorf("%w: peer sent no certificate and none is configured", ErrAuthFailed)
 		}
 		certs = []*message.Cert{auth.CertPayload(c.Remote.Cert)}
 	}
@@ -130,10 +130,10 @@ func (sa *ikeSA) verifySignature(c *Connection, peer Identity, a *message.Auth, 
 		IDType: peer.Type, IDData: peer.Data, Method: a.Method, AuthData: a.Data, Octets: signed,
 	})
 	if err != nil {
-		return fmt.Errorf("%w: %w", errAuthFailed, err)
+		return fmt.Errorf("%w: %w", ErrAuthFailed, err)
 	}
 	if c.Remote.Cert != nil && !leaf.Equal(c.Remote.Cert) {
-		return fmt.Errorf("%w: peer's certificate %q is not the configured one", errAuthFailed, leaf.Subject.String())
+		return fmt.Errorf("%w: peer's certificate %q is not the configured one", ErrAuthFailed, leaf.Subject.String())
 	}
 	return nil
 }
