@@ -17,7 +17,9 @@ func TestSentinelErrors(t *testing.T) {
 		mutate func(a, b *ike.Config)
 		want   error
 	}{
-		{"wrong pre-shared key", func(a, b *ike.Config) { b.Credentials.SharedKeys[0].Secret = []byte("another key, not the initiator's") }, ike.ErrAuthFailed},
+		{"wrong pre-shared key", func(a, b *ike.Config) {
+			b.Credentials.SharedKeys[0].Secret = []byte("another key, not the initiator's")
+		}, ike.ErrAuthFailed},
 		{"no common IKE proposal", func(a, b *ike.Config) {
 			b.Connections[0].IKE[0].DH = []message.DHGroup{message.DHGroup(20)}
 			b.Connections[0].IKEStrict = true

@@ -11,7 +11,6 @@ import (
 	"github.com/cygnet-ipsec/cygnet/ike/suite"
 )
 
-
 // localIdentity is the ID this end sends: the configured one, else the
 // certificate's subject, else the address (strongSwan's leftid default).
 func (sa *ikeSA) localIdentity(c *Connection) Identity {
