@@ -345,7 +345,15 @@ func (d *Daemon) viciLoadConn(ctx context.Context, _ *vici.Stream, req *vici.Mes
 	tctx, tcancel := context.WithTimeout(ctx, 30*time.Second)
 	defer tcancel()
 	if i >= 0 {
-		d.engine.Terminate(tctx, name)
+		// As charon's vici plugin: a changed conn replaces the old one
+		// and only the old start action is undone. A conn that started
+		// its SAs itself (start_action = start) has them deleted, to be
+		// started again below; others keep theirs (swanctl --load-conns
+		// after editing, e.g., rekey_time leaves the tunnel up), a trap
+		// being removed below when the new conn has none.
+		if d.vici.conns[i].conn.Auto == ike.AutoStart {
+			d.engine.Terminate(tctx, name)
+		}
 		d.vici.conns[i] = namedViciConn{name, vc}
 	} else {
 		d.vici.conns = append(d.vici.conns, namedViciConn{name, vc})

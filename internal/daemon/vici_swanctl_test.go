@@ -121,7 +121,9 @@ secrets {
 	}
 	expect(out, spis)
 	t.Logf("swanctl --list-sas:\n%s", out)
-	// Loading the same file again leaves the SA alone; a change replaces it.
+	// Loading the same file again leaves the SA alone. A change replaces
+	// the conn and, as in charon, leaves its SAs up: only a start_action
+	// (start or trap) is undone and run again, and this conn has none.
 	swanctl("--load-conns")
 	if !d.ikeUp("mesh") {
 		t.Fatal("reloading an unchanged swanctl.conf took the SA down")
@@ -131,6 +133,11 @@ secrets {
 	if c := d.connByName("mesh"); c == nil || c.Lifetime-c.MarginTime != 2*60*60*1e9 {
 		t.Errorf("--load-conns did not apply rekey_time = 2h: %+v", c)
 	}
+	expect(swanctl("--list-conns"), `mesh-child: TRANSPORT, rekeying every 7200s`)
+	if !d.ikeUp("mesh") {
+		t.Fatal("--load-conns of a changed conn without start_action took its SA down")
+	}
+	expect(swanctl("--list-sas"), spis)
 	out = swanctl("--initiate", "--child", "mesh-child")
 	expect(out, `initiate completed successfully`)
 	out = swanctl("--terminate", "--ike", "mesh")
