@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -192,9 +193,11 @@ func loadedConns(conf string) []string {
 	return names
 }
 
+// allListed reports whether statusall lists every conn. charon right-aligns
+// the names in 12 columns, so a longer name starts its line.
 func allListed(statusall string, conns []string) bool {
 	for _, n := range conns {
-		if !strings.Contains(statusall, " "+n+":") {
+		if !regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(n) + `:`).MatchString(statusall) {
 			return false
 		}
 	}

@@ -51,4 +51,9 @@ func TestLoadedConns(t *testing.T) {
 	if !allListed("   a:  x\n   b:  y", []string{"a", "b"}) || allListed("   a:  x", []string{"a", "b"}) {
 		t.Fatal("allListed")
 	}
+	// A name of 12 characters or more is not padded: it starts the line.
+	if !allListed("Connections:\nhost-host-cert:  10.1.0.1...10.1.0.2  IKEv2\n", []string{"host-host-cert"}) ||
+		allListed("Connections:\n   x-host-cert:  y\n", []string{"host-cert"}) {
+		t.Fatal("allListed with a long name")
+	}
 }
