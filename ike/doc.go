@@ -81,8 +81,12 @@
 //
 // Each IKE SA is a state machine with its own mutex, taken by every packet,
 // timer and API call for it; packets and events are sent and reported after
-// it is released. Time is read only through the Clock, so tests drive
-// retransmissions with internal/clock's fake.
+// it is released. Engine.Dispatch, which the daemon's socket readers call,
+// runs each IKE SA's messages on a goroutine of its own, in arrival order,
+// so a kernel call that blocks for one SA (it runs under that SA's lock)
+// never delays another peer; HandlePacket is the synchronous form. Time is
+// read only through the Clock, so tests drive retransmissions with
+// internal/clock's fake.
 //
 // # SA lifecycle
 //

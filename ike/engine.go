@@ -101,6 +101,9 @@ type Engine struct {
 
 	// connect holds the keying-tries loops Start runs (connect.go).
 	connect connectors
+
+	// dispatch runs Dispatch's per-SA workers (dispatch.go).
+	dispatch dispatcher
 }
 
 // halfOpenKey identifies a responder IKE SA by what the initiator's
@@ -483,8 +486,9 @@ func (e *Engine) Close() error {
 	e.closed = true
 	e.mu.Unlock()
 	// The keying loops end first: a retry must not set up an SA behind
-	// the destruction below.
+	// the destruction below; so do the packets being handled.
 	e.stopConnecting()
+	e.stopDispatch()
 	for _, sa := range e.snapshot() {
 		sa.lock()
 		sa.destroy("engine closed", ErrClosed)
@@ -529,7 +533,7 @@ func (e *Engine) isClosed() bool {
 type counters struct {
 	received, malformed, unknownSPI, authFailed, unexpected, replayed,
 	retransmits, halfOpenRejected, cookiesSent, invalidKE, noProposal, authFailures,
-	blocked, oversized atomic.Uint64
+	blocked, oversized, dispatchDropped atomic.Uint64
 }
 
 // Counters are cumulative message counts of an Engine, exported in Status
@@ -548,6 +552,10 @@ type Counters struct {
 	// Oversized: IKE_SA_INIT requests dropped for exceeding 10000 bytes
 	// (charon.max_packet's default), which bounds a half-open SA's memory.
 	Oversized uint64
+	// Overrun: messages Dispatch dropped because their IKE SA already had
+	// a full backlog or too many SAs were being handled at once, or
+	// because the engine was closed.
+	Overrun uint64
 	// Answered:
 	Replayed         uint64 // retransmitted requests answered from the response cache (RFC 7296 2.1)
 	Retransmits      uint64 // requests this end retransmitted
@@ -565,6 +573,7 @@ func (c *counters) snapshot() Counters {
 		Retransmits: c.retransmits.Load(), HalfOpenRejected: c.halfOpenRejected.Load(),
 		CookiesSent: c.cookiesSent.Load(), InvalidKE: c.invalidKE.Load(), NoProposal: c.noProposal.Load(),
 		AuthFailures: c.authFailures.Load(), Blocked: c.blocked.Load(), Oversized: c.oversized.Load(),
+		Overrun: c.dispatchDropped.Load(),
 	}
 }
 

@@ -269,7 +269,7 @@ func Run(ctx context.Context, o Options) error {
 		ctl.Serve(ctx)
 		close(serveDone)
 	}()
-	go conn.Serve(eng.HandlePacket)
+	go conn.Serve(eng.Dispatch)
 	d.loops.Add(1)
 	go func() {
 		defer d.loops.Done()
