@@ -49,6 +49,7 @@ func (e *Engine) Dispatch(p Packet) {
 		e.HandlePacket(p)
 		return
 	}
+	p = e.stampArrival(p)
 	d := &e.dispatch
 	d.mu.Lock()
 	if d.closed {
@@ -79,6 +80,15 @@ func (e *Engine) Dispatch(p Packet) {
 	d.wg.Add(1)
 	d.mu.Unlock()
 	go e.dispatchWorker(key, q, p)
+}
+
+// stampArrival records in p when it arrived, counted in establishments
+// (Packet.arrived).
+func (e *Engine) stampArrival(p Packet) Packet {
+	e.mu.Lock()
+	p.arrived = e.estSeq + 1
+	e.mu.Unlock()
+	return p
 }
 
 func (e *Engine) dispatchWorker(key uint64, q *packetQueue, p Packet) {

@@ -281,6 +281,10 @@ func (e *Engine) register(sa *ikeSA) (uint64, error) {
 	e.uid++
 	sa.uid = e.uid
 	sa.startSeq = e.estSeq
+	if sa.arrived != 0 && sa.arrived-1 < sa.startSeq {
+		// Its request waited in Dispatch's queue while other SAs came up.
+		sa.startSeq = sa.arrived - 1
+	}
 	e.sas[spi] = sa
 	e.order = append(e.order, sa)
 	return spi, nil

@@ -485,7 +485,7 @@ func (e *Engine) handleInitRequest(p Packet, h message.Header) {
 	sa := &ikeSA{
 		e: e, conn: conn, candidates: matching, state: stateInitDone, dead: make(chan struct{}),
 		local: p.Local, remote: p.Remote, spiI: h.SPIi, initKey: key,
-		ni: bytes.Clone(np.Data), initReq: m.Raw, peerNext: 1,
+		ni: bytes.Clone(np.Data), initReq: m.Raw, peerNext: 1, arrived: p.arrived,
 	}
 	sa.nr = make([]byte, keymat.NonceLen)
 	if _, err := io.ReadFull(e.rand, sa.nr); err != nil {

@@ -95,7 +95,9 @@ type ikeSA struct {
 	rekeyAt     time.Time
 	// startSeq is Engine.estSeq when the SA was created; initialContact
 	// says the peer sent INITIAL_CONTACT in IKE_AUTH (RFC 7296 2.4).
-	startSeq       uint64
+	startSeq uint64
+	// arrived is the creating request's Packet.arrived (responder).
+	arrived        uint64
 	initialContact bool
 	// counted: the SA is in Engine.up and upList (established, or a
 	// rekey's successor once adopted).

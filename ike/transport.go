@@ -13,6 +13,13 @@ type Packet struct {
 	// marker, the transport adds and strips it.
 	Local, Remote netip.AddrPort
 	Data          []byte
+
+	// arrived is one more than the engine's establishment count when
+	// Dispatch queued the packet (0: handed to HandlePacket directly).
+	// An IKE SA that an IKE_SA_INIT request creates dates from then, not
+	// from when its worker got to run: the simultaneous-initiation
+	// tie-break (unique.go) asks which SAs were established before it.
+	arrived uint64
 }
 
 // Transport sends IKE messages for the engine. The daemon's UDP sockets

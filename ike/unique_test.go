@@ -419,3 +419,67 @@ func TestFullMeshConverges(t *testing.T) {
 	t.Logf("20-node mesh: %d IKE SAs negotiated, %d kept, converged in %d message rounds (0 s of fake time, no retransmission), %v wall time on this machine",
 		2*n*(n-1)/2, n*(n-1)/2, rounds, elapsed)
 }
+
+// TestSimultaneousInitiationQueuedRequest: the peer's IKE_SA_INIT request
+// arrives while our own SA to it is still in IKE_AUTH, but a busy worker
+// (Dispatch) only gets to it after ours is established. The SA it creates
+// must still count as overlapping ours, or, against a peer that never
+// deletes duplicates (strongSwan with uniqueids=no), both SAs stay.
+func TestSimultaneousInitiationQueuedRequest(t *testing.T) {
+	for run := range 8 {
+		t.Run(fmt.Sprint(run), func(t *testing.T) {
+			p := newPair(t, func(a, b *ike.Config) {
+				a.UniqueIDs = ike.UniqueIDsNo
+				b.UniqueIDs = ike.UniqueIDsNo
+			})
+			q := holdPackets(p.link)
+			var bDeletes int
+			p.link.setFilter(func(pk ike.Packet) int {
+				if pk.Local.Addr() == addrB && isInformationalRequest(pk) {
+					bDeletes++ // B plays strongSwan: it never deletes duplicates
+					return 0
+				}
+				q.pending = append(q.pending, pk)
+				return 0
+			})
+			errs := make(chan error, 2)
+			go func() { errs <- p.a.e.Initiate(t.Context(), "ab") }()
+			waitFor(t, "A's IKE_SA_INIT request", func() bool { return q.len() == 1 })
+			q.pump(1) // to B; B's response is queued
+			q.pump(1) // to A; A's IKE_AUTH request is queued
+			waitFor(t, "A's IKE_AUTH request", func() bool { return q.len() == 1 })
+			go func() { errs <- p.b.e.Initiate(t.Context(), "ab") }()
+			waitFor(t, "B's IKE_SA_INIT request", func() bool { return q.len() == 2 })
+			// B's request reaches A now, but waits in A's queue.
+			q.l.mu.Lock()
+			var held ike.Packet
+			var keep []ike.Packet
+			for _, pk := range q.pending {
+				if pk.Local.Addr() == addrB {
+					held = pk
+				} else {
+					keep = append(keep, pk)
+				}
+			}
+			q.pending = keep
+			q.l.mu.Unlock()
+			held = ike.StampArrival(p.a.e, ike.Packet{Local: held.Remote, Remote: held.Local, Data: bytes.Clone(held.Data)})
+			// Meanwhile A's own SA completes.
+			q.deliver(func(pk ike.Packet) bool { return pk.Remote.Addr() == addrB })
+			q.deliver(func(pk ike.Packet) bool { return pk.Remote.Addr() == addrA })
+			if n := len(p.a.e.Status().IKESAs); n != 1 {
+				t.Fatalf("A has %d IKE SAs before the held request, want 1", n)
+			}
+			p.a.e.HandlePacket(held)
+			q.pump(50)
+			for range 2 {
+				if err := <-errs; err != nil {
+					t.Fatal(err)
+				}
+			}
+			p.clk.Advance(5 * time.Minute)
+			q.pump(50)
+			checkOnePair(t, p.a, p.b)
+		})
+	}
+}
