@@ -562,6 +562,16 @@ var lifecycleCases = []tcase{
 	{name: "s2c-simultaneous-start-uniqueids-no", moon: kStrongSwan, sun: kCygnet, auth: authPSK,
 		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", simultaneous: true, setup: "\tuniqueids=no",
 		lifecycle: func(t *testing.T, r *run) { exactlyOnePair(t, r) }},
+	// The same two, with the link slowed so that both IKE_SA_INITs are in
+	// flight before either arrives: two IKE_SAs each get established on
+	// both ends, and the tie-break has to pick one (without the delay,
+	// strongSwan often reuses the IKE_SA cygnet already set up).
+	{name: "c2s-simultaneous-start-crossing", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", simultaneous: true, linkDelay: "300ms",
+		lifecycle: func(t *testing.T, r *run) { exactlyOnePair(t, r) }},
+	{name: "s2c-simultaneous-start-crossing-uniqueids-no", moon: kStrongSwan, sun: kCygnet, auth: authPSK,
+		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", simultaneous: true, setup: "\tuniqueids=no", linkDelay: "300ms",
+		lifecycle: func(t *testing.T, r *run) { exactlyOnePair(t, r) }},
 	// Delete from each side, in each direction.
 	{name: "c2s-delete-by-cygnet", moon: kCygnet, sun: kStrongSwan, auth: authPSK,
 		ike: "aes128gcm16-prfsha256-ecp256", esp: "aes128gcm16", lifecycle: deleteBy("moon")},

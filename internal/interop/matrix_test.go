@@ -36,10 +36,14 @@ type tcase struct {
 	autoStart    bool   // both ends auto=start instead of `ipsec up` on moon
 	autoMoon     string // moon's auto= when not add/start (route: trap policies hold traffic until an SA exists)
 	simultaneous bool   // `ipsec up` on both ends at the same moment
-	encap        bool   // ESP must travel in UDP (forceencaps, NAT)
-	nat          bool   // a NAT namespace (nftables masquerade) between moon and sun
-	lifecycle    func(t *testing.T, r *run)
-	patterns     []string // pattern files checked after lifecycle; DIALECT is replaced by the node's
+	// linkDelay is a netem delay on both ends of the link (each way), so
+	// that the two IKE_SA_INITs of a simultaneous start cross in flight
+	// however fast either daemon reacts: a real collision every run.
+	linkDelay string
+	encap     bool // ESP must travel in UDP (forceencaps, NAT)
+	nat       bool // a NAT namespace (nftables masquerade) between moon and sun
+	lifecycle func(t *testing.T, r *run)
+	patterns  []string // pattern files checked after lifecycle; DIALECT is replaced by the node's
 }
 
 // ikeText and espText are how strongSwan (and cygnet) print proposals in
@@ -409,6 +413,11 @@ func setup(t *testing.T, c *tcase) *run {
 			sun:  &node{name: "sun", ns: p.B, addr: b, iface: p.IfaceB, peer: newPeer(c.sun)},
 		}
 	}
+	if c.linkDelay != "" {
+		for _, n := range []*node{r.moon, r.sun} {
+			n.ns.Run(t, "tc", "qdisc", "add", "dev", n.iface, "root", "netem", "delay", c.linkDelay)
+		}
+	}
 	t.Cleanup(func() {
 		if !t.Failed() {
 			return
@@ -456,6 +465,13 @@ func runCase(t *testing.T, c *tcase) {
 	phase("daemons started")
 	r.establish(t)
 	phase("SA installed on both")
+	if c.linkDelay != "" {
+		// The delay served the collision; delayed packets still in
+		// flight would make the counters below disagree.
+		for _, n := range []*node{r.moon, r.sun} {
+			n.ns.Run(t, "tc", "qdisc", "del", "dev", n.iface, "root")
+		}
+	}
 	if t.Failed() {
 		return
 	}
