@@ -63,7 +63,26 @@ build_all() {
 
 host_tests() {
 	# CYGNET_VM=0: this pass is the host's, even if the caller exported CYGNET_VM=1.
-	CYGNET_VM=0 CYGNET_REQUIRE_ROOT=1 go test -race -count=1 -timeout 20m ./...
+	local log rc
+	log=$(mktemp)
+	CYGNET_VM=0 CYGNET_REQUIRE_ROOT=1 go test -race -count=1 -timeout 20m ./... 2>&1 | tee "$log"
+	rc=${PIPESTATUS[0]}
+	if [ "$rc" -ne 0 ]; then
+		race_trailer "$log"
+	fi
+	rm -f "$log"
+	return "$rc"
+}
+
+# race_trailer repeats the first data race report of a failed run at its end: a CI record often keeps
+# only the tail, where the report's first half (the two conflicting accesses) is long gone.
+race_trailer() {
+	local first
+	first=$(awk '/^WARNING: DATA RACE/{on=1} on{print; n++} on&&/^==================/&&n>1{exit}' "$1" | head -120)
+	if [ -n "$first" ]; then
+		echo "--- the first data race report again:"
+		echo "$first"
+	fi
 }
 
 vm_tests() {
@@ -87,6 +106,7 @@ vm_tests() {
 		grep -E '^(ok|== |\|[ -]|cygnet: |strongswan: |libreswan: |[0-9]+ of [0-9]+ passed)' "$log"
 	else
 		cat "$log"
+		race_trailer "$log"
 	fi
 	cat "$report"
 	rm -f "$report" "$log"
