@@ -496,7 +496,7 @@ func (a *Agent) tendStore(ctx context.Context) {
 	// The client learns the voters' URLs from the membership (a learner
 	// counts once promoted).
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	err := a.Store.C.Sync(sctx)
+	err := a.Store.syncEndpoints(sctx)
 	cancel()
 	if err != nil {
 		return

@@ -155,8 +155,9 @@ func Connect(ctx context.Context, dir string, nc NodeConfig) (*Store, error) {
 		DialKeepAliveTime:    5 * time.Second,
 		DialKeepAliveTimeout: 5 * time.Second,
 		PermitWithoutStream:  true,
-		// New voters' client URLs are learned from the membership.
-		AutoSyncInterval: 30 * time.Second,
+		// No AutoSyncInterval: its goroutine changes the endpoint list
+		// unlocked against dials (see Store.ep); the agent syncs the
+		// endpoints with the membership itself, every round (tendStore).
 		// gRPC's reconnect back-off grows to 2 minutes by default: after
 		// the store was down a while, agents would notice its return
 		// only that late. 5 s at most.

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"crypto/rand"
@@ -97,6 +98,18 @@ var (
 // Store wraps the etcd client with the cluster's schema.
 type Store struct {
 	C *clientv3.Client
+	// ep serialises changing the client's endpoint list (Sync) with
+	// dialling one member (Status): clientv3 (v3.7.3) reads that list
+	// without its lock when it dials, a data race the race detector
+	// caught between its own auto-sync goroutine and an agent round.
+	ep sync.Mutex
+}
+
+// syncEndpoints points the client at the store's current voters.
+func (s *Store) syncEndpoints(ctx context.Context) error {
+	s.ep.Lock()
+	defer s.ep.Unlock()
+	return s.C.Sync(ctx)
 }
 
 func getJSON(ctx context.Context, c *clientv3.Client, key string, v any) (int64, bool, error) {

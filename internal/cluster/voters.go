@@ -150,6 +150,8 @@ func (s *Store) promoteLearners(ctx context.Context) ([]string, error) {
 func (s *Store) leads(ctx context.Context, endpoint string) bool {
 	sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
+	s.ep.Lock()
+	defer s.ep.Unlock()
 	st, err := s.C.Status(sctx, endpoint)
 	return err == nil && st.Header != nil && st.Leader == st.Header.MemberId
 }
