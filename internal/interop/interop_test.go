@@ -129,8 +129,12 @@ func table(title string, rows []result, total time.Duration, parallel int) strin
 			fmt.Fprintf(&b, "%-11s %s\n", string(k)+":", peerVersion(k))
 		}
 	}
-	fmt.Fprintf(&b, "| %-40s | %-10s | %-10s | %-6s | %8s |\n", "case", "moon", "sun", "result", "duration")
-	fmt.Fprintf(&b, "|%s|%s|%s|%s|%s|\n", strings.Repeat("-", 42), strings.Repeat("-", 12), strings.Repeat("-", 12), strings.Repeat("-", 8), strings.Repeat("-", 10))
+	w := 40 // the case column: as wide as the longest name
+	for _, r := range rows {
+		w = max(w, len(r.name))
+	}
+	fmt.Fprintf(&b, "| %-*s | %-10s | %-10s | %-6s | %8s |\n", w, "case", "moon", "sun", "result", "duration")
+	fmt.Fprintf(&b, "|%s|%s|%s|%s|%s|\n", strings.Repeat("-", w+2), strings.Repeat("-", 12), strings.Repeat("-", 12), strings.Repeat("-", 8), strings.Repeat("-", 10))
 	pass := 0
 	var sum time.Duration
 	for _, r := range rows {
@@ -140,7 +144,7 @@ func table(title string, rows []result, total time.Duration, parallel int) strin
 			res = "pass"
 			pass++
 		}
-		fmt.Fprintf(&b, "| %-40s | %-10s | %-10s | %-6s | %7.1fs |\n", r.name, r.moon, r.sun, res, r.dur.Seconds())
+		fmt.Fprintf(&b, "| %-*s | %-10s | %-10s | %-6s | %7.1fs |\n", w, r.name, r.moon, r.sun, res, r.dur.Seconds())
 	}
 	fmt.Fprintf(&b, "%d of %d passed in %.0fs (the cases' durations add up to %.0fs; up to %d at a time)\n",
 		pass, len(rows), total.Seconds(), sum.Seconds(), parallel)
