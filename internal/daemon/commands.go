@@ -119,9 +119,10 @@ func (d *Daemon) cmdStatus(out io.Writer, all bool, args []string) int {
 			}
 		}
 		enc.Encode(struct {
-			Version string    `json:"version"`
-			SAs     []IKEView `json:"sas"`
-		}{Version, sel})
+			Version  string       `json:"version"`
+			SAs      []IKEView    `json:"sas"`
+			Counters CountersView `json:"counters"`
+		}{Version, sel, countersView(d.engine.Status().Counters)})
 		return 0
 	}
 	if all {

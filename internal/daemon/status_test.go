@@ -1,11 +1,15 @@
 package daemon
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/netip"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cygnet-ipsec/cygnet/ike"
 )
 
 func exampleSA(now time.Time) IKEView {
@@ -140,5 +144,38 @@ func TestStatusAllRawKeysAndTraffic(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("missing %q in:\n%s", want, b.String())
 		}
+	}
+}
+
+// TestCountersReported: the engine's drop counters reach `ipsec status
+// --json` and VICI's stats, so an operator sees why messages were dropped.
+func TestCountersReported(t *testing.T) {
+	dir := t.TempDir()
+	writeConf(t, dir, "conn ab\n\tleft=10.0.0.1\n\tright=10.0.0.2\n\ttype=transport\n\tauthby=psk\n\tauto=add\n")
+	d := startTestDaemon(t, dir, &memLink{}, netip.MustParseAddr("10.0.0.1"))
+	t.Cleanup(func() { d.engine.Close() })
+	from := netip.MustParseAddrPort("10.0.0.2:500")
+	for range 3 {
+		d.engine.HandlePacket(ike.Packet{Local: netip.MustParseAddrPort("10.0.0.1:500"), Remote: from, Data: []byte("not IKE")})
+	}
+	var out bytes.Buffer
+	if rc := d.cmdStatus(&out, true, []string{"--json"}); rc != 0 {
+		t.Fatalf("status --json: exit %d", rc)
+	}
+	var st struct {
+		Counters map[string]uint64 `json:"counters"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &st); err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out.String())
+	}
+	if st.Counters["received"] != 3 || st.Counters["malformed"] != 3 {
+		t.Errorf("status --json counters: %v, want 3 received, 3 malformed", st.Counters)
+	}
+	if _, ok := st.Counters["overrun"]; !ok {
+		t.Errorf("status --json counters lack overrun: %v", st.Counters)
+	}
+	c := d.viciStats().Section("counters")
+	if c == nil || c.Get("malformed") != "3" || c.Get("received") != "3" {
+		t.Errorf("vici stats counters: %v", c)
 	}
 }

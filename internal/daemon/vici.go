@@ -269,6 +269,12 @@ func (d *Daemon) viciStats() *vici.Message {
 		return vici.NewMessage().Set("critical", "0").Set("high", "0").Set("medium", "0").Set("low", "0")
 	}
 	n := strconv.Itoa(runtime.GOMAXPROCS(0))
+	// cygnet's own figures, after charon's: swanctl --stats prints the
+	// keys it knows, --raw and library clients see these too.
+	counters := vici.NewMessage()
+	for _, kv := range countersView(st.Counters).pairs() {
+		counters.Set(kv[0], kv[1])
+	}
 	return vici.NewMessage().
 		SetSection("uptime", vici.NewMessage().Set("running", deltaString(time.Since(d.started))).
 			Set("since", d.started.Format("Jan 02 15:04:05 2006"))).
@@ -277,7 +283,8 @@ func (d *Daemon) viciStats() *vici.Message {
 		Set("scheduled", "0").
 		SetSection("ikesas", vici.NewMessage().Set("total", strconv.Itoa(len(st.IKESAs))).
 			Set("half-open", strconv.Itoa(halfOpen))).
-		SetList("plugins", []string{"vici", "kernel-netlink", "socket-default", "updown"})
+		SetList("plugins", []string{"vici", "kernel-netlink", "socket-default", "updown"}).
+		SetSection("counters", counters)
 }
 
 // viciReloadSettings re-reads strongswan.conf and applies its global

@@ -3,6 +3,7 @@ package daemon
 import (
 	"net"
 	"net/netip"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -150,6 +151,45 @@ func listeningAddrs() []netip.Addr {
 		if err == nil && p.Addr().IsGlobalUnicast() {
 			out = append(out, p.Addr())
 		}
+	}
+	return out
+}
+
+// CountersView is the engine's message counters (ike.Counters) as `ipsec
+// status --json` and VICI's stats command report them: what was dropped
+// and why, so an operator can tell a flood, a wrong key or an overloaded
+// daemon apart. strongSwan has no such figures; its status layout stays.
+type CountersView struct {
+	Received         uint64 `json:"received"`
+	Malformed        uint64 `json:"malformed"`
+	UnknownSPI       uint64 `json:"unknown_spi"`
+	BadICV           uint64 `json:"bad_icv"`
+	Unexpected       uint64 `json:"unexpected"`
+	Blocked          uint64 `json:"blocked"`
+	Oversized        uint64 `json:"oversized"`
+	Overrun          uint64 `json:"overrun"`
+	Replayed         uint64 `json:"replayed"`
+	Retransmits      uint64 `json:"retransmits"`
+	HalfOpenRejected uint64 `json:"half_open_rejected"`
+	CookiesSent      uint64 `json:"cookies_sent"`
+	InvalidKE        uint64 `json:"invalid_ke"`
+	NoProposal       uint64 `json:"no_proposal"`
+	AuthFailures     uint64 `json:"auth_failures"`
+}
+
+func countersView(c ike.Counters) CountersView {
+	return CountersView{Received: c.Received, Malformed: c.Malformed, UnknownSPI: c.UnknownSPI, BadICV: c.BadICV,
+		Unexpected: c.Unexpected, Blocked: c.Blocked, Oversized: c.Oversized, Overrun: c.Overrun,
+		Replayed: c.Replayed, Retransmits: c.Retransmits, HalfOpenRejected: c.HalfOpenRejected,
+		CookiesSent: c.CookiesSent, InvalidKE: c.InvalidKE, NoProposal: c.NoProposal, AuthFailures: c.AuthFailures}
+}
+
+// pairs lists the counters by their JSON names, in declaration order.
+func (c CountersView) pairs() [][2]string {
+	v := reflect.ValueOf(c)
+	out := make([][2]string, 0, v.NumField())
+	for i := range v.NumField() {
+		out = append(out, [2]string{v.Type().Field(i).Tag.Get("json"), strconv.FormatUint(v.Field(i).Uint(), 10)})
 	}
 	return out
 }
