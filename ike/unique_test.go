@@ -143,7 +143,15 @@ func (q *queue) send(p ike.Packet) {
 // deliver hands over the queued packets that match, in order, keeping the
 // others queued.
 func (q *queue) deliver(match func(ike.Packet) bool) {
+	for _, p := range q.take(match) {
+		q.send(p)
+	}
+}
+
+// take removes the queued packets that match and returns them in order.
+func (q *queue) take(match func(ike.Packet) bool) []ike.Packet {
 	q.l.mu.Lock()
+	defer q.l.mu.Unlock()
 	var now, keep []ike.Packet
 	for _, p := range q.pending {
 		if match(p) {
@@ -153,10 +161,25 @@ func (q *queue) deliver(match func(ike.Packet) bool) {
 		}
 	}
 	q.pending = keep
-	q.l.mu.Unlock()
-	for _, p := range now {
-		q.send(p)
-	}
+	return now
+}
+
+// holdAsPassivePeer queues p's packets like holdPackets, and makes B play
+// strongSwan: it answers Deletes but never sends any. A cygnet engine
+// cannot be told to skip its tie-break, so B's own Delete requests are
+// dropped instead, and counted in the returned int.
+func holdAsPassivePeer(p *pair) (*queue, *int) {
+	q := holdPackets(p.link)
+	bDeletes := new(int)
+	p.link.setFilter(func(pk ike.Packet) int {
+		if pk.Local.Addr() == addrB && isInformationalRequest(pk) {
+			*bDeletes++
+			return 0
+		}
+		q.pending = append(q.pending, pk)
+		return 0
+	})
+	return q, bDeletes
 }
 
 func waitFor(t testing.TB, what string, cond func() bool) {
@@ -295,19 +318,7 @@ func TestSimultaneousInitiationAgainstPassivePeer(t *testing.T) {
 	for run := range 8 {
 		t.Run(fmt.Sprint(run), func(t *testing.T) {
 			p := newPair(t, nil)
-			q := holdPackets(p.link)
-			// B's engine plays strongSwan: it answers Deletes but never
-			// sends any. A cygnet engine cannot be told to skip its
-			// tie-break, so B's own Delete requests are dropped instead.
-			var bDeletes int
-			p.link.setFilter(func(pk ike.Packet) int {
-				if pk.Local.Addr() == addrB && isInformationalRequest(pk) {
-					bDeletes++
-					return 0
-				}
-				q.pending = append(q.pending, pk)
-				return 0
-			})
+			q, bDeletes := holdAsPassivePeer(p)
 			errs := make(chan error, 2)
 			for _, s := range []*side{p.a, p.b} {
 				go func() { errs <- s.e.Initiate(t.Context(), "ab") }()
@@ -324,7 +335,7 @@ func TestSimultaneousInitiationAgainstPassivePeer(t *testing.T) {
 			p.clk.Advance(5 * time.Minute)
 			q.pump(50)
 			checkOnePair(t, p.a, p.b)
-			if bDeletes == 0 {
+			if *bDeletes == 0 {
 				t.Error("B never tried to delete a duplicate: the case was not exercised")
 			}
 		})
@@ -432,16 +443,7 @@ func TestSimultaneousInitiationQueuedRequest(t *testing.T) {
 				a.UniqueIDs = ike.UniqueIDsNo
 				b.UniqueIDs = ike.UniqueIDsNo
 			})
-			q := holdPackets(p.link)
-			var bDeletes int
-			p.link.setFilter(func(pk ike.Packet) int {
-				if pk.Local.Addr() == addrB && isInformationalRequest(pk) {
-					bDeletes++ // B plays strongSwan: it never deletes duplicates
-					return 0
-				}
-				q.pending = append(q.pending, pk)
-				return 0
-			})
+			q, _ := holdAsPassivePeer(p)
 			errs := make(chan error, 2)
 			go func() { errs <- p.a.e.Initiate(t.Context(), "ab") }()
 			waitFor(t, "A's IKE_SA_INIT request", func() bool { return q.len() == 1 })
@@ -451,18 +453,11 @@ func TestSimultaneousInitiationQueuedRequest(t *testing.T) {
 			go func() { errs <- p.b.e.Initiate(t.Context(), "ab") }()
 			waitFor(t, "B's IKE_SA_INIT request", func() bool { return q.len() == 2 })
 			// B's request reaches A now, but waits in A's queue.
-			q.l.mu.Lock()
-			var held ike.Packet
-			var keep []ike.Packet
-			for _, pk := range q.pending {
-				if pk.Local.Addr() == addrB {
-					held = pk
-				} else {
-					keep = append(keep, pk)
-				}
+			taken := q.take(func(pk ike.Packet) bool { return pk.Local.Addr() == addrB })
+			if len(taken) != 1 {
+				t.Fatalf("%d packets from B queued, want its IKE_SA_INIT request", len(taken))
 			}
-			q.pending = keep
-			q.l.mu.Unlock()
+			held := taken[0]
 			held = ike.StampArrival(p.a.e, ike.Packet{Local: held.Remote, Remote: held.Local, Data: bytes.Clone(held.Data)})
 			// Meanwhile A's own SA completes.
 			q.deliver(func(pk ike.Packet) bool { return pk.Remote.Addr() == addrB })
