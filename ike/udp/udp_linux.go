@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"syscall"
 
+	pinfo "github.com/cygnet-ipsec/cygnet/internal/pktinfo"
 	"github.com/cygnet-ipsec/cygnet/xfrm"
 	"golang.org/x/sys/unix"
 )
@@ -44,31 +45,7 @@ func truncated(flags int) bool { return flags&unix.MSG_TRUNC != 0 }
 
 // localAddr is the address a datagram was sent to, from its IP_PKTINFO or
 // IPV6_PKTINFO control message.
-func localAddr(oob []byte, family int) (netip.Addr, bool) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	for _, m := range msgs {
-		switch {
-		case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_PKTINFO && len(m.Data) >= unix.SizeofInet4Pktinfo:
-			// struct in_pktinfo { int ifindex; in_addr spec_dst; in_addr addr; }
-			return netip.AddrFrom4([4]byte(m.Data[8:12])), true
-		case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_PKTINFO && len(m.Data) >= unix.SizeofInet6Pktinfo:
-			return netip.AddrFrom16([16]byte(m.Data[:16])), true
-		}
-	}
-	return netip.Addr{}, false
-}
+func localAddr(oob []byte, _ int) (netip.Addr, bool) { return pinfo.Dst(oob) }
 
 // pktinfo is the control message that sends a datagram from address a.
-func pktinfo(a netip.Addr, family int) []byte {
-	if family == unix.AF_INET {
-		var pi unix.Inet4Pktinfo
-		pi.Spec_dst = a.As4()
-		return unix.PktInfo4(&pi)
-	}
-	var pi unix.Inet6Pktinfo
-	pi.Addr = a.As16()
-	return unix.PktInfo6(&pi)
-}
+func pktinfo(a netip.Addr, family int) []byte { return pinfo.Control(a, family) }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cygnet-ipsec/cygnet/ike"
+	"github.com/cygnet-ipsec/cygnet/internal/pktinfo"
 	"golang.org/x/sys/unix"
 )
 
@@ -104,7 +105,7 @@ func (t *udpTransport) Send(p ike.Packet) error {
 		port = t.natPort
 	}
 	s := t.socks[int(t.next.Add(1))%len(t.socks)]
-	oob := pktinfo(p.Local.Addr().Unmap(), t.family)
+	oob := pktinfo.Control(p.Local.Addr().Unmap(), t.family)
 	if _, _, err := s.WriteMsgUDPAddrPort(data, oob, netip.AddrPortFrom(p.Remote.Addr().Unmap(), port)); err != nil {
 		return fmt.Errorf("bench: send from %v: %w", p.Local.Addr(), err)
 	}
@@ -159,7 +160,7 @@ func (t *udpTransport) read(s *net.UDPConn, handle func(ike.Packet)) {
 			t.dropped.Add(1)
 			continue
 		}
-		local, ok := pktinfoAddr(oob[:oobn])
+		local, ok := pktinfo.Dst(oob[:oobn])
 		if !ok {
 			t.dropped.Add(1)
 			continue
@@ -170,38 +171,6 @@ func (t *udpTransport) read(s *net.UDPConn, handle func(ike.Packet)) {
 			Data:   append([]byte(nil), data...),
 		})
 	}
-}
-
-// pktinfo is the control message that sends a datagram from a.
-func pktinfo(a netip.Addr, family int) []byte {
-	if family == unix.AF_INET {
-		var pi unix.Inet4Pktinfo
-		pi.Spec_dst = a.As4()
-		return unix.PktInfo4(&pi)
-	}
-	var pi unix.Inet6Pktinfo
-	pi.Addr = a.As16()
-	return unix.PktInfo6(&pi)
-}
-
-// pktinfoAddr is the destination address of a received datagram.
-func pktinfoAddr(oob []byte) (netip.Addr, bool) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return netip.Addr{}, false
-	}
-	for _, m := range msgs {
-		switch {
-		case m.Header.Level == unix.IPPROTO_IP && m.Header.Type == unix.IP_PKTINFO && len(m.Data) >= unix.SizeofInet4Pktinfo:
-			// struct in_pktinfo { int ipi_ifindex; struct in_addr
-			// ipi_spec_dst; struct in_addr ipi_addr; }: ipi_addr is the
-			// header's destination.
-			return netip.AddrFrom4([4]byte(m.Data[8:12])), true
-		case m.Header.Level == unix.IPPROTO_IPV6 && m.Header.Type == unix.IPV6_PKTINFO && len(m.Data) >= unix.SizeofInet6Pktinfo:
-			return netip.AddrFrom16([16]byte(m.Data[:16])), true
-		}
-	}
-	return netip.Addr{}, false
 }
 
 // checkSources makes sure each address is one of this host's, so that a
