@@ -324,22 +324,29 @@ func TestSimultaneousInitiationAgainstPassivePeer(t *testing.T) {
 				go func() { errs <- s.e.Initiate(t.Context(), "ab") }()
 			}
 			waitFor(t, "both IKE_SA_INIT requests", func() bool { return q.len() == 2 })
-			q.pump(50)
-			for range 2 {
-				if err := <-errs; err != nil {
-					t.Fatal(err)
-				}
-			}
-			// B's dropped Delete is retransmitted until it gives up; by
-			// then A's Delete has removed that SA on B anyway.
-			p.clk.Advance(5 * time.Minute)
-			q.pump(50)
-			checkOnePair(t, p.a, p.b)
+			settleOnePair(t, p, q, errs)
 			if *bDeletes == 0 {
 				t.Error("B never tried to delete a duplicate: the case was not exercised")
 			}
 		})
 	}
+}
+
+// settleOnePair delivers what is queued, waits for both Initiate calls
+// (errs), lets B's dropped Deletes be retransmitted until they give up (by
+// then A's Delete has removed that SA on B anyway) and checks that one
+// IKE SA with one CHILD_SA pair remains.
+func settleOnePair(t *testing.T, p *pair, q *queue, errs <-chan error) {
+	t.Helper()
+	q.pump(50)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.clk.Advance(5 * time.Minute)
+	q.pump(50)
+	checkOnePair(t, p.a, p.b)
 }
 
 // isInformationalRequest recognises an INFORMATIONAL request by its IKE
@@ -466,15 +473,7 @@ func TestSimultaneousInitiationQueuedRequest(t *testing.T) {
 				t.Fatalf("A has %d IKE SAs before the held request, want 1", n)
 			}
 			p.a.e.HandlePacket(held)
-			q.pump(50)
-			for range 2 {
-				if err := <-errs; err != nil {
-					t.Fatal(err)
-				}
-			}
-			p.clk.Advance(5 * time.Minute)
-			q.pump(50)
-			checkOnePair(t, p.a, p.b)
+			settleOnePair(t, p, q, errs)
 		})
 	}
 }

@@ -108,7 +108,8 @@ func (d *Daemon) cmdStatus(out io.Writer, all bool, args []string) int {
 		}
 	}
 	now := time.Now()
-	sas := d.ikeViews()
+	st := d.engine.Status()
+	sas := ikeViewsOf(st)
 	if asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
@@ -122,7 +123,7 @@ func (d *Daemon) cmdStatus(out io.Writer, all bool, args []string) int {
 			Version  string       `json:"version"`
 			SAs      []IKEView    `json:"sas"`
 			Counters CountersView `json:"counters"`
-		}{Version, sel, countersView(d.engine.Status().Counters)})
+		}{Version, sel, countersView(st.Counters)})
 		return 0
 	}
 	if all {

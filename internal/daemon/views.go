@@ -26,8 +26,10 @@ func authString(a ike.AuthClass) string {
 func modeString(m ike.Mode) string { return strings.ToUpper(m.String()) }
 
 // ikeViews maps the engine's status onto the status views.
-func (d *Daemon) ikeViews() []IKEView {
-	st := d.engine.Status()
+func (d *Daemon) ikeViews() []IKEView { return ikeViewsOf(d.engine.Status()) }
+
+// ikeViewsOf is ikeViews of a status already read.
+func ikeViewsOf(st ike.Status) []IKEView {
 	var out []IKEView
 	for _, sa := range st.IKESAs {
 		v := IKEView{
